@@ -1,0 +1,29 @@
+package io.relaymq
+
+/**
+ * What closing a bus did, returned by [MQ.shutdown] and [MessageBus.shutdown].
+ *
+ * Every message accepted before the close is accounted for: it was processed before the close began,
+ * processed during it ([processedDuringClose]), or given up at the drain deadline ([abandoned], also
+ * logged with its queue and ids).
+ */
+public class CloseSummary internal constructor(
+    /** Per-queue figures, keyed by queue name, in registration order. */
+    @get:JvmName("queues") public val queues: Map<String, QueueCloseSummary>,
+    /** `true` when the drain timeout expired and the remaining work was cancelled. */
+    @get:JvmName("timedOut") public val timedOut: Boolean,
+) {
+    /** Messages whose handler finished (successfully or not) while the bus was closing, all queues. */
+    @get:JvmName("processedDuringClose")
+    public val processedDuringClose: Long
+        get() = queues.values.sumOf { it.processedDuringClose }
+
+    /** Messages accepted but never processed to the end, all queues. */
+    @get:JvmName("abandoned")
+    public val abandoned: Long
+        get() = queues.values.sumOf { it.abandoned }
+
+    override fun toString(): String =
+        "CloseSummary(processedDuringClose=$processedDuringClose, abandoned=$abandoned, timedOut=$timedOut, " +
+            "queues=${queues.values})"
+}

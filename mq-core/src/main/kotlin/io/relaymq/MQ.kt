@@ -1,0 +1,331 @@
+package io.relaymq
+
+import io.github.oshai.kotlinlogging.KotlinLogging
+import io.relaymq.internal.ChannelRelay
+import io.relaymq.internal.HandlerMarker
+import io.relaymq.internal.IdleWatch
+import io.relaymq.internal.QueueEngine
+import kotlinx.coroutines.CoroutineDispatcher
+import kotlinx.coroutines.CoroutineExceptionHandler
+import kotlinx.coroutines.CoroutineName
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Deferred
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.async
+import kotlinx.coroutines.awaitAll
+import kotlinx.coroutines.coroutineScope
+import kotlinx.coroutines.currentCoroutineContext
+import kotlinx.coroutines.future.asCompletableFuture
+import kotlinx.coroutines.future.await
+import kotlinx.coroutines.withTimeoutOrNull
+import java.util.concurrent.CompletionException
+import java.util.concurrent.ConcurrentHashMap
+import kotlin.coroutines.CoroutineContext
+import kotlin.coroutines.EmptyCoroutineContext
+import kotlin.time.Duration
+import kotlin.time.Duration.Companion.seconds
+
+private val logger = KotlinLogging.logger {}
+
+/**
+ * The RelayMQ registry and engine, Kotlin's front door: named queues, each with its own relay and
+ * `concurrency` consumer coroutines. (Java code uses the [MessageBus] facade over the same engine.)
+ *
+ * ```kotlin
+ * val mq = MQ()
+ * mq.registerQueue<String>("mail", concurrency = 4) { msg -> sendMail(msg.data) }
+ * mq.start()
+ * mq.publish("mail", "hello@example.com")
+ * mq.shutdown()   // drains, then returns a CloseSummary
+ * ```
+ *
+ * ## Guarantees
+ * - **Delivery:** each accepted message is handed to exactly one handler call, at most once, unless
+ *   the bus gives up on it at the drain deadline (then it is counted and logged as abandoned).
+ * - **Ordering:** a queue hands messages out in the order it accepted them. With `concurrency = 1`
+ *   they are also processed in that order; with more consumers, processing overlaps.
+ * - **Concurrency:** never more than `concurrency` handlers of one queue run at once.
+ * - **Failures:** a handler that throws is logged (queue, id, stack trace) and counted as failed; its
+ *   consumer carries on with the next message. Cancellation is never swallowed.
+ * - **Close:** see [shutdown].
+ *
+ * ## Threads
+ * All methods are thread-safe. Relays and handlers run on [dispatcher]; inject a test dispatcher
+ * (`StandardTestDispatcher(testScheduler)`) to run the whole engine on virtual time in `runTest`.
+ *
+ * @param dispatcher where relays and handlers run. Handlers must not block threads of
+ *   [Dispatchers.Default]; wrap blocking calls in `withContext(Dispatchers.IO)`.
+ * @param drainTimeout how long [shutdown] waits for accepted messages to be processed before it
+ *   cancels the remaining work and reports it as abandoned.
+ */
+public class MQ(
+    dispatcher: CoroutineDispatcher = Dispatchers.Default,
+    drainTimeout: Duration = 30.seconds,
+) : AutoCloseable {
+    /** How long [shutdown] waits for accepted messages before giving up on them. */
+    public val drainTimeout: Duration = drainTimeout
+
+    private enum class State { NEW, RUNNING, CLOSING, CLOSED }
+
+    private val lock = Any()
+    private var state = State.NEW // guarded by lock
+    private var closing: Deferred<CloseSummary>? = null // guarded by lock
+
+    // Lookups on the publish path are lock-free; registration happens under lock.
+    private val engines = ConcurrentHashMap<String, QueueEngine<*>>()
+    private val registrationOrder = ArrayList<QueueEngine<*>>() // guarded by lock
+
+    private val idleWatch = IdleWatch(::isSettled)
+    private val supervisor = SupervisorJob()
+    private val scope = CoroutineScope(
+        supervisor + dispatcher + CoroutineName("relaymq") +
+            CoroutineExceptionHandler { context, e -> logger.error(e) { "Unexpected failure in ${context[CoroutineName]}" } },
+    )
+    private val handlerMarker = HandlerMarker(this)
+
+    init {
+        require(drainTimeout.isPositive()) { "drainTimeout must be positive, was $drainTimeout" }
+    }
+
+    /**
+     * Registers a queue whose handler receives payloads of type [T], before or after [start].
+     *
+     * Publishing a payload that is not a [T] to this queue fails at once with an
+     * [IllegalArgumentException] rather than later inside the handler.
+     *
+     * @param name the queue's name: non-blank, unique within this bus, case-sensitive.
+     * @param concurrency how many handler calls may run at once (at least 1).
+     * @param handler called once per message; see [MQ] for what happens when it throws.
+     * @throws IllegalArgumentException for a blank name, a name already registered, or concurrency < 1.
+     * @throws BusClosedException when the bus is closing or closed.
+     */
+    public inline fun <reified T : Any> registerQueue(
+        name: String,
+        concurrency: Int = 1,
+        noinline handler: suspend (Message<T>) -> Unit,
+    ) {
+        registerQueue(name, concurrency, T::class.javaObjectType, handler)
+    }
+
+    /**
+     * Registers a queue for payloads of [type]; the non-reified form of the function above, for generic
+     * code. Same rules and exceptions.
+     */
+    public fun <T : Any> registerQueue(
+        name: String,
+        concurrency: Int,
+        type: Class<T>,
+        handler: suspend (Message<T>) -> Unit,
+    ) {
+        register(name, concurrency, type, handler, EmptyCoroutineContext)
+    }
+
+    internal fun <T> register(
+        name: String,
+        concurrency: Int,
+        type: Class<*>?,
+        handler: suspend (Message<T>) -> Unit,
+        consumerContext: CoroutineContext,
+    ) {
+        require(name.isNotBlank()) { "Queue name must not be blank, was '$name'" }
+        require(concurrency >= 1) { "Queue '$name': concurrency must be at least 1, was $concurrency" }
+        synchronized(lock) {
+            if (state == State.CLOSING || state == State.CLOSED) {
+                throw BusClosedException(name, "Cannot register queue '$name': the bus is ${state.name.lowercase()}.")
+            }
+            require(!engines.containsKey(name)) {
+                "A queue named '$name' is already registered; queue names must be unique within a bus."
+            }
+            val engine = QueueEngine(
+                name = name,
+                concurrency = concurrency,
+                payloadType = type,
+                handler = handler,
+                consumerContext = consumerContext + handlerMarker,
+                transport = ChannelRelay(name, outboxCapacity = outboxCapacity(concurrency)),
+                onSettled = idleWatch::onProgress,
+            )
+            engines[name] = engine
+            registrationOrder.add(engine)
+            if (state == State.RUNNING) engine.start(scope)
+        }
+        logger.debug { "Registered queue '$name' with concurrency $concurrency" }
+    }
+
+    /**
+     * Starts every registered queue; queues registered later start at once. Messages published before
+     * start wait and are delivered now.
+     *
+     * @throws IllegalStateException if already started.
+     * @throws BusClosedException if the bus is closing or closed.
+     */
+    public fun start() {
+        synchronized(lock) {
+            when (state) {
+                State.NEW -> startLocked()
+                State.RUNNING -> throw IllegalStateException("The bus is already started; start() is called once.")
+                State.CLOSING, State.CLOSED ->
+                    throw BusClosedException(null, "Cannot start a bus that is ${state.name.lowercase()}; create a new one.")
+            }
+        }
+    }
+
+    private fun startLocked() {
+        state = State.RUNNING
+        for (engine in registrationOrder) engine.start(scope)
+        logger.info { "RelayMQ started with ${registrationOrder.size} queue(s)" }
+    }
+
+    /**
+     * Publishes [data] to [queue] and returns the message's id once the queue has accepted it. An
+     * accepted message will be handled (or, if the bus gives up at the drain deadline, reported as
+     * abandoned).
+     *
+     * Queues are unbounded today, so this never suspends; it is a suspend function so that bounded
+     * queues can make publishers wait for space. Cancellation: a publish that returned an id was
+     * accepted; one that threw was not.
+     *
+     * @throws UnknownQueueException if no queue named [queue] is registered.
+     * @throws IllegalArgumentException if [data] is not of the queue's payload type.
+     * @throws BusClosedException if the bus is closing or closed (the message is not accepted).
+     */
+    public suspend fun publish(queue: String, data: Any): Long = engine(queue).publish(data)
+
+    /** Non-suspending publish for the Java facade; same contract as [publish]. */
+    internal fun offer(queue: String, data: Any): Long = engine(queue).publish(data)
+
+    internal fun engine(queue: String): QueueEngine<*> = engines[queue] ?: throw UnknownQueueException(queue)
+
+    /**
+     * Suspends until every queue is idle: every accepted message was processed (or abandoned) and no
+     * handler is running. Meant for tests and batch jobs. A bus that was never started with messages
+     * waiting does not become idle. Cancellation: stops waiting, nothing else.
+     */
+    public suspend fun awaitIdle() {
+        idleWatch.future().await()
+    }
+
+    internal fun idleFuture() = idleWatch.future()
+
+    private fun isSettled(): Boolean = engines.values.all { it.isSettled() }
+
+    /** The counters of [queue]. @throws UnknownQueueException if no such queue is registered. */
+    public fun stats(queue: String): QueueStats = engine(queue).stats()
+
+    /** The counters of every queue, keyed by name, in registration order. */
+    public fun stats(): Map<String, QueueStats> =
+        synchronized(lock) { registrationOrder.toList() }.associate { it.name to it.stats() }
+
+    /** The names of the registered queues, in registration order. */
+    public val queueNames: List<String>
+        get() = synchronized(lock) { registrationOrder.map { it.name } }
+
+    /**
+     * Closes the bus and returns what happened. Idempotent: later and concurrent calls return the same
+     * summary.
+     *
+     * 1. Publishing stops at once: every later [publish] throws [BusClosedException].
+     * 2. Every message already accepted is still delivered, and handlers run, for up to
+     *    [drainTimeout]. A bus that was never started is started for this.
+     * 3. At the deadline, running handlers are cancelled (Java blocking handlers are interrupted) and
+     *    every message not processed by then is counted and logged as abandoned.
+     *
+     * Cancellation: cancelling the caller stops only its waiting; the close carries on to the end.
+     *
+     * @throws IllegalStateException when called from one of this bus's own handlers (it would wait
+     *   for itself); close the bus from outside its handlers.
+     */
+    public suspend fun shutdown(): CloseSummary {
+        if (currentCoroutineContext()[HandlerMarker]?.owner === this) {
+            throw IllegalStateException(
+                "shutdown() was called from a handler of this bus; it would wait for that handler to finish. " +
+                    "Close the bus from outside its handlers.",
+            )
+        }
+        return beginClose().await()
+    }
+
+    /**
+     * Blocking [shutdown] for Java and `use {}` blocks: closes the bus and waits for the close to end.
+     * Idempotent. Do not call it from a coroutine (use [shutdown]); inside `runTest` it would block the
+     * very thread the test dispatcher needs.
+     */
+    override fun close() {
+        closeAndReport()
+    }
+
+    internal fun closeAndReport(): CloseSummary =
+        try {
+            beginClose().asCompletableFuture().join()
+        } catch (e: CompletionException) {
+            throw e.cause ?: e
+        }
+
+    private fun beginClose(): Deferred<CloseSummary> = synchronized(lock) {
+        closing?.let { return it }
+        if (state == State.NEW) startLocked()
+        state = State.CLOSING
+        val queues = registrationOrder.toList()
+        for (engine in queues) engine.closeForPublishing()
+        val processedBefore = queues.associate { it.name to it.processed() }
+        logger.info { "RelayMQ closing: draining ${queues.size} queue(s) for up to $drainTimeout" }
+        scope.async(CoroutineName("relaymq-close")) { drain(queues, processedBefore) }.also { closing = it }
+    }
+
+    private suspend fun drain(queues: List<QueueEngine<*>>, processedBefore: Map<String, Long>): CloseSummary {
+        val drained = withTimeoutOrNull(drainTimeout) {
+            for (engine in queues) engine.awaitDrained()
+            true
+        } ?: false
+        val abandoned: Map<String, List<Message<*>>> =
+            if (drained) {
+                emptyMap()
+            } else {
+                coroutineScope {
+                    queues.map { engine -> async { engine.name to engine.abandonRemaining(ABANDON_GRACE) } }
+                        .awaitAll()
+                        .toMap()
+                }
+            }
+        val summaries = LinkedHashMap<String, QueueCloseSummary>()
+        for (engine in queues) {
+            val lost = abandoned[engine.name].orEmpty()
+            if (lost.isNotEmpty()) {
+                logger.warn {
+                    "Queue '${engine.name}': ${lost.size} message(s) abandoned at the drain deadline " +
+                        "($drainTimeout), ids ${describeIds(lost)}"
+                }
+            }
+            summaries[engine.name] = QueueCloseSummary(
+                queue = engine.name,
+                processedDuringClose = engine.processed() - (processedBefore[engine.name] ?: 0),
+                abandoned = lost.size.toLong(),
+                abandonedIds = lost.map { it.id },
+            )
+        }
+        val summary = CloseSummary(summaries, timedOut = !drained)
+        synchronized(lock) { state = State.CLOSED }
+        idleWatch.onProgress()
+        logger.info { "RelayMQ closed: $summary" }
+        supervisor.complete()
+        return summary
+    }
+
+    private fun describeIds(messages: List<Message<*>>): String {
+        val shown = messages.take(MAX_IDS_LOGGED).joinToString(", ") { it.id.toString() }
+        return if (messages.size > MAX_IDS_LOGGED) "$shown, ... (${messages.size - MAX_IDS_LOGGED} more)" else shown
+    }
+
+    private companion object {
+        /** After the drain deadline, how long cancelled handlers get to unwind before they are reported. */
+        val ABANDON_GRACE = 2.seconds
+        const val MAX_IDS_LOGGED = 50
+
+        /**
+         * The outbox only smooths the hand-over between relay and consumers (the relay refills it in
+         * batches); the backlog waits in the relay's inbox and buffer.
+         */
+        fun outboxCapacity(concurrency: Int): Int = (concurrency * 2).coerceIn(16, 256)
+    }
+}

@@ -1,0 +1,39 @@
+package io.relaymq
+
+import java.time.Instant
+
+/**
+ * One message of one queue, as a handler sees it.
+ *
+ * A message is created when [MQ.publish] (or [MessageBus.publish]) accepts a payload and is immutable
+ * from then on. Java reads its fields as `id()`, `queue()`, `data()` and `publishedAt()`.
+ *
+ * @param T the payload type the queue was registered with.
+ */
+public class Message<T> internal constructor(
+    /**
+     * The message's number in its queue: a per-queue sequence that starts at 1. Ids are unique within a
+     * queue and increase in the order in which any one producer published; messages of concurrent
+     * producers interleave.
+     */
+    @get:JvmName("id") public val id: Long,
+    /** The name of the queue that accepted this message. */
+    @get:JvmName("queue") public val queue: String,
+    /** The payload, exactly the object that was published (never copied, never `null`). */
+    @get:JvmName("data") public val data: T,
+    // Kept as epoch millis rather than an Instant: one long instead of an extra object per pending message.
+    private val publishedAtMillis: Long,
+) {
+    /** When the message was accepted, with millisecond precision. */
+    @get:JvmName("publishedAt")
+    public val publishedAt: Instant
+        get() = Instant.ofEpochMilli(publishedAtMillis)
+
+    /** Messages are equal when they are the same message: same queue and same id. */
+    override fun equals(other: Any?): Boolean =
+        other is Message<*> && other.id == id && other.queue == queue
+
+    override fun hashCode(): Int = 31 * queue.hashCode() + id.hashCode()
+
+    override fun toString(): String = "Message(queue=$queue, id=$id, data=$data)"
+}

@@ -1,0 +1,194 @@
+package io.relaymq
+
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.asCoroutineDispatcher
+import kotlinx.coroutines.future.await
+import kotlinx.coroutines.runInterruptible
+import java.util.concurrent.CompletableFuture
+import java.util.concurrent.Executor
+import kotlin.coroutines.CoroutineContext
+import kotlin.coroutines.EmptyCoroutineContext
+import kotlin.time.toKotlinDuration
+import java.time.Duration as JavaDuration
+
+/**
+ * RelayMQ for Java: named queues with N worker threads each, over the same engine as [MQ].
+ *
+ * ```java
+ * try (MessageBus bus = MessageBus.builder().build()) {
+ *     bus.registerQueue("mail", 4, (Message<String> m) -> mailer.send(m.data()));
+ *     bus.start();
+ *     long id = bus.publish("mail", "hello@example.com").join();
+ * } // close(): drains what was accepted, for up to the drain timeout
+ * ```
+ *
+ * Handlers registered with [registerQueue] may block: each such queue runs its handlers on the
+ * builder's [Builder.executor], or by default on a pool that grows to exactly `concurrency` threads
+ * for that queue. Guarantees (delivery, ordering, close) are those of [MQ].
+ *
+ * All methods are thread-safe.
+ */
+public class MessageBus private constructor(builder: Builder) : AutoCloseable {
+    private val mq = MQ(drainTimeout = builder.drainTimeout.toKotlinDuration())
+    private val executorDispatcher: CoroutineContext? = builder.executor?.asCoroutineDispatcher()
+
+    /**
+     * Registers a queue whose [handler] may block; it runs on up to [concurrency] threads at once.
+     * Before or after [start].
+     *
+     * @return this bus, for chaining.
+     * @throws IllegalArgumentException for a blank name, a name already registered, or concurrency < 1.
+     * @throws NullPointerException for a null name or handler.
+     * @throws BusClosedException when the bus is closing or closed.
+     */
+    public fun <T> registerQueue(name: String?, concurrency: Int, handler: MessageHandler<T>?): MessageBus {
+        val queueName = nonNull(name, "Queue name")
+        val blockingHandler = nonNull(handler, "MessageHandler of queue '$queueName'")
+        val consumerContext = executorDispatcher ?: Dispatchers.IO.limitedParallelism(concurrency.coerceAtLeast(1))
+        mq.register<T>(queueName, concurrency, null, { message -> invokeBlocking(blockingHandler, message) }, consumerContext)
+        return this
+    }
+
+    /**
+     * Registers a queue whose [handler] starts work and returns a [java.util.concurrent.CompletionStage];
+     * up to [concurrency] stages may be outstanding at once. The handler itself must not block.
+     *
+     * @return this bus, for chaining.
+     * @throws IllegalArgumentException for a blank name, a name already registered, or concurrency < 1.
+     * @throws NullPointerException for a null name or handler.
+     * @throws BusClosedException when the bus is closing or closed.
+     */
+    public fun <T> registerAsyncQueue(name: String?, concurrency: Int, handler: AsyncMessageHandler<T>?): MessageBus {
+        val queueName = nonNull(name, "Queue name")
+        val asyncHandler = nonNull(handler, "AsyncMessageHandler of queue '$queueName'")
+        mq.register<T>(queueName, concurrency, null, { message ->
+            val stage = asyncHandler.handle(message)
+                ?: throw NullPointerException("AsyncMessageHandler of queue '$queueName' returned null for message ${message.id}")
+            stage.await()
+        }, EmptyCoroutineContext)
+        return this
+    }
+
+    private suspend fun <T> invokeBlocking(handler: MessageHandler<T>, message: Message<T>) {
+        runInterruptible {
+            CURRENT_BUS.set(this)
+            try {
+                handler.handle(message)
+            } finally {
+                CURRENT_BUS.remove()
+            }
+        }
+    }
+
+    /**
+     * Starts every registered queue. Messages published before start are delivered now.
+     *
+     * @throws IllegalStateException if already started.
+     * @throws BusClosedException if the bus is closing or closed.
+     */
+    public fun start() {
+        mq.start()
+    }
+
+    /**
+     * Publishes [data] to [queue].
+     *
+     * Argument errors are thrown at once: [NullPointerException] for a null queue name or payload,
+     * [UnknownQueueException] for a queue that is not registered. State errors fail the returned
+     * future: after (or during) [close] it completes exceptionally with [BusClosedException] and the
+     * message is not accepted.
+     *
+     * @return a future that completes with the message's id once the queue has accepted it.
+     */
+    public fun publish(queue: String?, data: Any?): CompletableFuture<Long> {
+        val queueName = nonNull(queue, "Queue name")
+        if (data == null) {
+            throw NullPointerException(
+                "Null payload published to queue '$queue': RelayMQ messages carry data; wrap absence in your own type.",
+            )
+        }
+        val engine = mq.engine(queueName)
+        return try {
+            CompletableFuture.completedFuture(engine.publish(data))
+        } catch (e: BusClosedException) {
+            CompletableFuture.failedFuture(e)
+        }
+    }
+
+    /**
+     * A future that completes once every queue is idle: every accepted message processed (or
+     * abandoned) and no handler running. Meant for tests and batch jobs; cancelling it stops waiting.
+     */
+    public fun idle(): CompletableFuture<Void?> = mq.idleFuture()
+
+    /** The counters of [queue]. @throws UnknownQueueException if no such queue is registered. */
+    public fun stats(queue: String?): QueueStats = mq.stats(nonNull(queue, "Queue name"))
+
+    /** The counters of every queue, keyed by name, in registration order. */
+    public fun stats(): Map<String, QueueStats> = mq.stats()
+
+    /** How long [close] waits for accepted messages before giving up on them. */
+    public fun drainTimeout(): JavaDuration = JavaDuration.ofNanos(mq.drainTimeout.inWholeNanoseconds)
+
+    /**
+     * Closes the bus, blocking until done, and returns what happened: stops accepting, delivers what
+     * was accepted for up to the drain timeout, then interrupts remaining handlers and reports their
+     * messages (and any still queued) as abandoned. Idempotent: later calls return the same summary.
+     *
+     * @throws IllegalStateException when called from one of this bus's own handlers.
+     */
+    public fun shutdown(): CloseSummary {
+        check(CURRENT_BUS.get() !== this) {
+            "close()/shutdown() was called from a handler of this bus; it would wait for that handler to finish. " +
+                "Close the bus from outside its handlers."
+        }
+        return mq.closeAndReport()
+    }
+
+    /** Same as [shutdown], discarding the summary; for try-with-resources. */
+    override fun close() {
+        shutdown()
+    }
+
+    /**
+     * Configures a [MessageBus]. Obtain one with [MessageBus.builder].
+     */
+    public class Builder internal constructor() {
+        internal var executor: Executor? = null
+        internal var drainTimeout: JavaDuration = JavaDuration.ofSeconds(30)
+
+        /**
+         * Where blocking handlers ([MessageHandler]) run. Give each queue enough threads for its
+         * concurrency; the bus does not shut this executor down. Default: a pool per queue that grows
+         * to `concurrency` threads.
+         */
+        public fun executor(executor: Executor?): Builder = apply { this.executor = nonNull(executor, "executor") }
+
+        /**
+         * How long [MessageBus.close] waits for accepted messages to be processed before it interrupts
+         * the remaining handlers and reports those messages as abandoned. Default 30 seconds.
+         *
+         * @throws IllegalArgumentException if not positive.
+         */
+        public fun drainTimeout(timeout: JavaDuration?): Builder = apply {
+            val value = nonNull(timeout, "drainTimeout")
+            require(!value.isNegative && !value.isZero) { "drainTimeout must be positive, was $value" }
+            drainTimeout = value
+        }
+
+        /** Creates the bus. Register queues on it, then call [MessageBus.start]. */
+        public fun build(): MessageBus = MessageBus(this)
+    }
+
+    /** Factory for [Builder]; Java calls `MessageBus.builder()`. */
+    public companion object {
+        private val CURRENT_BUS = ThreadLocal<MessageBus?>()
+
+        /** A builder with every option at its default. */
+        @JvmStatic
+        public fun builder(): Builder = Builder()
+
+        private fun <V : Any> nonNull(value: V?, what: String): V =
+            value ?: throw NullPointerException("$what must not be null")
+    }
+}

@@ -1,0 +1,33 @@
+package io.relaymq
+
+/**
+ * A point-in-time view of one queue's counters, from [MQ.stats] or [MessageBus.stats].
+ *
+ * Counters are read one after another without stopping the queue, so under load the figures are
+ * individually exact but not one atomic snapshot. Once the queue is idle they add up:
+ * `published == succeeded + failed + abandoned + pending + inFlight`.
+ */
+public class QueueStats internal constructor(
+    /** The queue's name. */
+    @get:JvmName("queue") public val queue: String,
+    /** How many handlers may run at once for this queue. */
+    @get:JvmName("concurrency") public val concurrency: Int,
+    /** Messages accepted by `publish` (refused publishes are not counted). */
+    @get:JvmName("published") public val published: Long,
+    /** Messages handed to a handler. */
+    @get:JvmName("delivered") public val delivered: Long,
+    /** Messages whose handler returned normally. */
+    @get:JvmName("succeeded") public val succeeded: Long,
+    /** Messages whose handler threw (or whose async stage failed). */
+    @get:JvmName("failed") public val failed: Long,
+    /** Messages given up at the close deadline, delivered or not; see [CloseSummary]. */
+    @get:JvmName("abandoned") public val abandoned: Long,
+    /** Messages accepted and not yet handed to a handler. */
+    @get:JvmName("pending") public val pending: Long,
+    /** Messages handed to a handler whose handler has not finished yet. */
+    @get:JvmName("inFlight") public val inFlight: Long,
+) {
+    override fun toString(): String =
+        "QueueStats(queue=$queue, concurrency=$concurrency, published=$published, delivered=$delivered, " +
+            "succeeded=$succeeded, failed=$failed, abandoned=$abandoned, pending=$pending, inFlight=$inFlight)"
+}

@@ -1,0 +1,37 @@
+package io.relaymq.internal
+
+import java.util.concurrent.CompletableFuture
+import java.util.concurrent.ConcurrentLinkedQueue
+import java.util.concurrent.atomic.AtomicInteger
+
+/**
+ * Completes futures when [isIdle] becomes true, at the cost of one volatile read per finished message
+ * while nobody waits.
+ *
+ * Lost wake-ups are impossible: a waiter registers (two volatile writes) *then* checks [isIdle]; a
+ * consumer updates its counters (volatile writes) *then* reads [waiting]. Under the Java memory model
+ * at least one of the two sees the other's writes, so either the waiter sees idleness itself or the
+ * consumer sees the waiter and completes it.
+ */
+internal class IdleWatch(private val isIdle: () -> Boolean) {
+    private val waiters = ConcurrentLinkedQueue<CompletableFuture<Void?>>()
+    private val waiting = AtomicInteger()
+
+    /** A future that completes (with `null`) once [isIdle] is observed true. Cancelling it stops waiting. */
+    fun future(): CompletableFuture<Void?> {
+        if (isIdle()) return CompletableFuture.completedFuture(null)
+        val future = CompletableFuture<Void?>()
+        waiters.add(future)
+        waiting.incrementAndGet()
+        future.whenComplete { _, _ -> if (waiters.remove(future)) waiting.decrementAndGet() }
+        if (isIdle()) future.complete(null)
+        return future
+    }
+
+    /** Called after progress that may have made the engine idle. */
+    fun onProgress() {
+        if (waiting.get() > 0 && isIdle()) {
+            for (waiter in waiters) waiter.complete(null)
+        }
+    }
+}

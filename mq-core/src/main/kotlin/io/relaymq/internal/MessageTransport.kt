@@ -1,0 +1,48 @@
+package io.relaymq.internal
+
+import io.relaymq.Message
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Job
+
+/**
+ * What stores and moves one queue's messages between `publish` and the queue's consumers.
+ *
+ * The engine ([QueueEngine]) owns ids, counters, handlers and the lifecycle; a transport only holds
+ * messages in order. Today's implementation is [ChannelRelay] (in memory); bounded, persistent and
+ * remote (Redis Streams) transports plug in here without changing the public API.
+ *
+ * Contract, for every implementation:
+ * - [offer] never suspends and never loses a message: it either takes ownership or returns `false`.
+ * - A message given to [offer] is returned by [take] at most once, or, after the transport was stopped,
+ *   by [drainUndelivered]; never both, never neither. (Duplicates in [drainUndelivered] itself are
+ *   allowed; the engine de-duplicates by id.)
+ * - After [closeForPublishing], [offer] returns `false`, and [take] keeps returning what was accepted,
+ *   then `null`.
+ */
+internal interface MessageTransport<T> {
+    /** Accepts [message] without suspending; `false` when the transport no longer accepts messages. */
+    fun offer(message: Message<T>): Boolean
+
+    /**
+     * Launches whatever moves messages (the relay coroutine) in [scope] and returns its job, which ends
+     * once everything accepted was handed to [take] after [closeForPublishing], or when cancelled.
+     * Called at most once.
+     */
+    fun start(scope: CoroutineScope): Job
+
+    /**
+     * The next message for a consumer, or `null` when the transport is closed for publishing and empty.
+     * Cancellation: if the caller is cancelled, no message is lost; one already taken out for it goes
+     * to [drainUndelivered].
+     */
+    suspend fun take(): Message<T>?
+
+    /** Stops accepting; messages already accepted keep flowing to [take]. Idempotent. */
+    fun closeForPublishing()
+
+    /**
+     * Every accepted message that [take] never returned, in no particular order. Only valid once every
+     * coroutine that used this transport (relay and consumers) has finished.
+     */
+    fun drainUndelivered(): List<Message<T>>
+}

@@ -28,9 +28,9 @@ import java.time.Duration as JavaDuration
  *
  * All methods are thread-safe.
  */
-public class MessageBus private constructor(builder: Builder) : AutoCloseable {
-    private val mq = MQ(drainTimeout = builder.drainTimeout.toKotlinDuration())
-    private val executorDispatcher: CoroutineContext? = builder.executor?.asCoroutineDispatcher()
+public class MessageBus private constructor(executor: Executor?, drainTimeout: JavaDuration) : AutoCloseable {
+    private val mq = MQ(drainTimeout = drainTimeout.toKotlinDuration())
+    private val executorDispatcher: CoroutineContext? = executor?.asCoroutineDispatcher()
 
     /**
      * Registers a queue whose [handler] may block; it runs on up to [concurrency] threads at once.
@@ -45,7 +45,7 @@ public class MessageBus private constructor(builder: Builder) : AutoCloseable {
         val queueName = nonNull(name, "Queue name")
         val blockingHandler = nonNull(handler, "MessageHandler of queue '$queueName'")
         val consumerContext = executorDispatcher ?: Dispatchers.IO.limitedParallelism(concurrency.coerceAtLeast(1))
-        mq.register<T>(queueName, concurrency, null, { message -> invokeBlocking(blockingHandler, message) }, consumerContext)
+        mq.register<T>(queueName, concurrency, null, { message -> invokeBlocking(this, blockingHandler, message) }, consumerContext)
         return this
     }
 
@@ -67,17 +67,6 @@ public class MessageBus private constructor(builder: Builder) : AutoCloseable {
             stage.await()
         }, EmptyCoroutineContext)
         return this
-    }
-
-    private suspend fun <T> invokeBlocking(handler: MessageHandler<T>, message: Message<T>) {
-        runInterruptible {
-            CURRENT_BUS.set(this)
-            try {
-                handler.handle(message)
-            } finally {
-                CURRENT_BUS.remove()
-            }
-        }
     }
 
     /**
@@ -138,7 +127,7 @@ public class MessageBus private constructor(builder: Builder) : AutoCloseable {
      * @throws IllegalStateException when called from one of this bus's own handlers.
      */
     public fun shutdown(): CloseSummary {
-        check(CURRENT_BUS.get() !== this) {
+        check(currentBlockingHandlerBus() !== this) {
             "close()/shutdown() was called from a handler of this bus; it would wait for that handler to finish. " +
                 "Close the bus from outside its handlers."
         }
@@ -154,8 +143,8 @@ public class MessageBus private constructor(builder: Builder) : AutoCloseable {
      * Configures a [MessageBus]. Obtain one with [MessageBus.builder].
      */
     public class Builder internal constructor() {
-        internal var executor: Executor? = null
-        internal var drainTimeout: JavaDuration = JavaDuration.ofSeconds(30)
+        private var executor: Executor? = null
+        private var drainTimeout: JavaDuration = JavaDuration.ofSeconds(30)
 
         /**
          * Where blocking handlers ([MessageHandler]) run. Give each queue enough threads for its
@@ -177,18 +166,33 @@ public class MessageBus private constructor(builder: Builder) : AutoCloseable {
         }
 
         /** Creates the bus. Register queues on it, then call [MessageBus.start]. */
-        public fun build(): MessageBus = MessageBus(this)
+        public fun build(): MessageBus = MessageBus(executor, drainTimeout)
     }
 
     /** Factory for [Builder]; Java calls `MessageBus.builder()`. */
     public companion object {
-        private val CURRENT_BUS = ThreadLocal<MessageBus?>()
-
         /** A builder with every option at its default. */
         @JvmStatic
         public fun builder(): Builder = Builder()
 
         private fun <V : Any> nonNull(value: V?, what: String): V =
             value ?: throw NullPointerException("$what must not be null")
+    }
+}
+
+// Top-level rather than members so that no synthetic accessor shows up on MessageBus for Java callers.
+private val CURRENT_BUS = ThreadLocal<MessageBus?>()
+
+private fun currentBlockingHandlerBus(): MessageBus? = CURRENT_BUS.get()
+
+/** Runs a blocking Java handler where the consumer runs; cancellation interrupts the thread. */
+private suspend fun <T> invokeBlocking(bus: MessageBus, handler: MessageHandler<T>, message: Message<T>) {
+    runInterruptible {
+        CURRENT_BUS.set(bus)
+        try {
+            handler.handle(message)
+        } finally {
+            CURRENT_BUS.remove()
+        }
     }
 }

@@ -326,6 +326,6 @@ public class MQ(
          * The outbox only smooths the hand-over between relay and consumers (the relay refills it in
          * batches); the backlog waits in the relay's inbox and buffer.
          */
-        fun outboxCapacity(concurrency: Int): Int = (concurrency * 2).coerceIn(16, 256)
+        fun outboxCapacity(concurrency: Int): Int = 512
     }
 }

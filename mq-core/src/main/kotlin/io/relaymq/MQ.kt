@@ -118,7 +118,7 @@ public class MQ(
         type: Class<T>,
         handler: suspend (Message<T>) -> Unit,
     ) {
-        register(name, concurrency, type, handler, EmptyCoroutineContext)
+        register(name, concurrency, type, handler, blocking = false, EmptyCoroutineContext)
     }
 
     internal fun <T> register(
@@ -126,6 +126,7 @@ public class MQ(
         concurrency: Int,
         type: Class<*>?,
         handler: suspend (Message<T>) -> Unit,
+        blocking: Boolean,
         consumerContext: CoroutineContext,
     ) {
         require(name.isNotBlank()) { "Queue name must not be blank, was '$name'" }
@@ -142,13 +143,15 @@ public class MQ(
                 concurrency = concurrency,
                 payloadType = type,
                 handler = handler,
+                blocking = blocking,
                 consumerContext = consumerContext + handlerMarker,
-                transport = ChannelRelay(name, outboxCapacity = outboxCapacity(concurrency)),
-                onSettled = idleWatch::onProgress,
+                transport = ChannelRelay(name, outboxCapacity = OUTBOX_CAPACITY),
+                idleWatch = idleWatch,
             )
+            engine.startRelay(scope)
             engines[name] = engine
             registrationOrder.add(engine)
-            if (state == State.RUNNING) engine.start(scope)
+            if (state == State.RUNNING) engine.startConsumers()
         }
         logger.debug { "Registered queue '$name' with concurrency $concurrency" }
     }
@@ -173,7 +176,7 @@ public class MQ(
 
     private fun startLocked() {
         state = State.RUNNING
-        for (engine in registrationOrder) engine.start(scope)
+        for (engine in registrationOrder) engine.startConsumers()
         logger.info { "RelayMQ started with ${registrationOrder.size} queue(s)" }
     }
 
@@ -186,13 +189,18 @@ public class MQ(
      * queues can make publishers wait for space. Cancellation: a publish that returned an id was
      * accepted; one that threw was not.
      *
+     * (Inline so that the id is not boxed on its way out of a suspend function: publishing allocates
+     * nothing but the message itself.)
+     *
      * @throws UnknownQueueException if no queue named [queue] is registered.
      * @throws IllegalArgumentException if [data] is not of the queue's payload type.
      * @throws BusClosedException if the bus is closing or closed (the message is not accepted).
      */
-    public suspend fun publish(queue: String, data: Any): Long = engine(queue).publish(data)
+    @Suppress("REDUNDANT_INLINE_SUSPEND_FUNCTION_TYPE", "NOTHING_TO_INLINE")
+    public suspend inline fun publish(queue: String, data: Any): Long = offer(queue, data)
 
-    /** Non-suspending publish for the Java facade; same contract as [publish]. */
+    /** Non-suspending publish (the Java facade, and [publish]'s body); same contract as [publish]. */
+    @PublishedApi
     internal fun offer(queue: String, data: Any): Long = engine(queue).publish(data)
 
     internal fun engine(queue: String): QueueEngine<*> = engines[queue] ?: throw UnknownQueueException(queue)
@@ -207,6 +215,9 @@ public class MQ(
     }
 
     internal fun idleFuture() = idleWatch.future()
+
+    /** `true` when [thread] is running a blocking handler of this bus right now. */
+    internal fun isHandlerThread(thread: Thread): Boolean = engines.values.any { it.isHandlerThread(thread) }
 
     private fun isSettled(): Boolean = engines.values.all { it.isSettled() }
 
@@ -323,9 +334,10 @@ public class MQ(
         const val MAX_IDS_LOGGED = 50
 
         /**
-         * The outbox only smooths the hand-over between relay and consumers (the relay refills it in
-         * batches); the backlog waits in the relay's inbox and buffer.
+         * Messages handed over without the relay while there is no backlog, and refilled in batches by
+         * the relay when there is one. Large enough that the relay wakes once per batch rather than once
+         * per message under load; the backlog beyond it waits in the relay's compact buffer.
          */
-        fun outboxCapacity(concurrency: Int): Int = 512
+        const val OUTBOX_CAPACITY = 512
     }
 }

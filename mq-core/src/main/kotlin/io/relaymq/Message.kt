@@ -1,5 +1,6 @@
 package io.relaymq
 
+import io.relaymq.internal.QueueOrigin
 import java.time.Instant
 
 /**
@@ -17,17 +18,25 @@ public class Message<T> internal constructor(
      * producers interleave.
      */
     @get:JvmName("id") public val id: Long,
-    /** The name of the queue that accepted this message. */
-    @get:JvmName("queue") public val queue: String,
+    // Name and time base shared by the queue's messages; see QueueOrigin for why this is not a String + Long.
+    private val origin: QueueOrigin,
     /** The payload, exactly the object that was published (never copied, never `null`). */
     @get:JvmName("data") public val data: T,
-    // Kept as epoch millis rather than an Instant: one long instead of an extra object per pending message.
-    private val publishedAtMillis: Long,
+    private val publishedOffsetMillis: Int,
 ) {
+    /** The name of the queue that accepted this message. */
+    @get:JvmName("queue")
+    public val queue: String
+        get() = origin.name
+
     /** When the message was accepted, with millisecond precision. */
     @get:JvmName("publishedAt")
     public val publishedAt: Instant
         get() = Instant.ofEpochMilli(publishedAtMillis)
+
+    @get:JvmSynthetic
+    internal val publishedAtMillis: Long
+        get() = origin.epochMillis + publishedOffsetMillis
 
     /** Messages are equal when they are the same message: same queue and same id. */
     override fun equals(other: Any?): Boolean =

@@ -3,7 +3,6 @@ package io.relaymq
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.asCoroutineDispatcher
 import kotlinx.coroutines.future.await
-import kotlinx.coroutines.runInterruptible
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.Executor
 import kotlin.coroutines.CoroutineContext
@@ -45,7 +44,7 @@ public class MessageBus private constructor(executor: Executor?, drainTimeout: J
         val queueName = nonNull(name, "Queue name")
         val blockingHandler = nonNull(handler, "MessageHandler of queue '$queueName'")
         val consumerContext = executorDispatcher ?: Dispatchers.IO.limitedParallelism(concurrency.coerceAtLeast(1))
-        mq.register<T>(queueName, concurrency, null, { message -> invokeBlocking(this, blockingHandler, message) }, consumerContext)
+        mq.register<T>(queueName, concurrency, null, { message -> blockingHandler.handle(message) }, blocking = true, consumerContext)
         return this
     }
 
@@ -65,7 +64,7 @@ public class MessageBus private constructor(executor: Executor?, drainTimeout: J
             val stage = asyncHandler.handle(message)
                 ?: throw NullPointerException("AsyncMessageHandler of queue '$queueName' returned null for message ${message.id}")
             stage.await()
-        }, EmptyCoroutineContext)
+        }, blocking = false, EmptyCoroutineContext)
         return this
     }
 
@@ -127,7 +126,7 @@ public class MessageBus private constructor(executor: Executor?, drainTimeout: J
      * @throws IllegalStateException when called from one of this bus's own handlers.
      */
     public fun shutdown(): CloseSummary {
-        check(currentBlockingHandlerBus() !== this) {
+        check(!mq.isHandlerThread(Thread.currentThread())) {
             "close()/shutdown() was called from a handler of this bus; it would wait for that handler to finish. " +
                 "Close the bus from outside its handlers."
         }
@@ -180,19 +179,3 @@ public class MessageBus private constructor(executor: Executor?, drainTimeout: J
     }
 }
 
-// Top-level rather than members so that no synthetic accessor shows up on MessageBus for Java callers.
-private val CURRENT_BUS = ThreadLocal<MessageBus?>()
-
-private fun currentBlockingHandlerBus(): MessageBus? = CURRENT_BUS.get()
-
-/** Runs a blocking Java handler where the consumer runs; cancellation interrupts the thread. */
-private suspend fun <T> invokeBlocking(bus: MessageBus, handler: MessageHandler<T>, message: Message<T>) {
-    runInterruptible {
-        CURRENT_BUS.set(bus)
-        try {
-            handler.handle(message)
-        } finally {
-            CURRENT_BUS.remove()
-        }
-    }
-}

@@ -8,44 +8,95 @@ import kotlinx.coroutines.Job
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.launch
 import java.util.concurrent.ConcurrentLinkedQueue
+import java.util.concurrent.atomic.AtomicBoolean
 import kotlin.coroutines.cancellation.CancellationException
 
 private val logger = KotlinLogging.logger {}
 
 /**
  * The in-memory [MessageTransport]: `inbox` (unlimited channel) -> `buffer` (array deque) -> `outbox`
- * (small bounded channel) -> consumers.
+ * (bounded channel) -> consumers, moved by one relay coroutine; plus a direct path from publisher to
+ * outbox while there is no backlog.
  *
  * ## Invariants
  * 1. Only the relay coroutine touches [buffer] while it runs; [drainUndelivered] touches it only after
  *    the relay has finished (the caller joins the relay first, which gives happens-before).
- * 2. Order is FIFO end to end: inbox order, then buffer order, then outbox order. The relay always
+ * 2. FIFO per producer. A message goes straight to the outbox only while [backlog] (messages in inbox
+ *    or buffer) is zero; the relay lowers [backlog] only *after* the messages it counted are in the
+ *    outbox. So a producer's message never overtakes one of its own earlier messages that is still in
+ *    the inbox or buffer. Inside the relay, order is inbox order, then buffer order; the relay always
  *    sends `buffer.first()` and removes it only after the send succeeded.
- * 3. The relay suspends only when it can make no progress: on `inbox.receive` when the buffer is empty,
- *    or on `outbox.send` when the outbox is full. Otherwise it moves messages in batches with
- *    `tryReceive`/`trySend`, so a burst costs one wake-up, not one per message.
- * 4. Nothing is lost to cancellation. Messages still in a channel are drained by [drainUndelivered];
- *    a message a channel handed to a coroutine that was cancelled before it could resume
- *    ("prompt cancellation") reaches `onUndeliveredElement` and lands in [stranded]. A cancelled
- *    `outbox.send` may have delivered its element while it is still `buffer.first()`: the same message
- *    can then be both in the outbox and the buffer, which is why callers de-duplicate by id.
- * 5. The relay never uses `select { outbox.onSend(...) }`: a losing `onSend` clause hands its element to
- *    `onUndeliveredElement` although the element was never lost, which would break invariant 4.
- *    While the outbox is full, new messages simply wait in the unlimited inbox.
- * 6. When the inbox is closed and everything has been moved on, the relay closes the outbox, so
- *    consumers see `null` from [take] exactly when every accepted message has been handed out.
+ * 3. No avoidable hops. Without a backlog a message costs one channel hop, like a raw channel. With
+ *    one, the relay moves messages in batches (`tryReceive`/`trySend`) and suspends only when it can
+ *    make no progress: on the inbox when the buffer is empty, or on [wake] when the outbox is full.
+ * 4. The backlog lives in [buffer], not in the inbox: while the outbox is full the relay keeps draining
+ *    the inbox. The buffer costs 4-6 bytes per message against about 10 for a channel cell.
+ * 5. With a full outbox the relay sleeps on [wake], a conflated signal, after arming two thresholds:
+ *    [takeWakeAt] (consumers have taken half the outbox) and [backlogWakeAt] (a batch of new messages
+ *    waits in the inbox). Consumers count takes in [takes], publishers count the backlog, and each
+ *    raises [wake] when its count crosses the threshold, so the relay wakes once per batch rather than
+ *    once per message. No wake-up is lost: the relay arms *then* re-checks (outbox `trySend`, inbox
+ *    emptiness); a counter update that missed the threshold happened before, so the re-check sees its
+ *    effect, and every later one sees the threshold. A consumer that finds the outbox empty, and
+ *    [closeForPublishing], always raise [wake]. (The relay never uses `select { outbox.onSend(...) }`:
+ *    a losing `onSend` clause hands its element to `onUndeliveredElement` although it was never lost.)
+ * 6. Nothing is lost to cancellation, nothing is counted twice. Messages still in a channel are
+ *    drained by [drainUndelivered]. A message a channel handed to a coroutine that was cancelled before
+ *    it resumed ("prompt cancellation": the relay on the inbox, a consumer on the outbox) reaches
+ *    `onUndeliveredElement` and lands in [stranded]. The relay only ever `trySend`s to the outbox, so a
+ *    message is never both in the outbox and still in the buffer.
+ * 7. Refusal is final: after [closeForPublishing], [offer] refuses; once the relay is done the outbox
+ *    is closed, so even a publisher that checked [closed] just before the close cannot slip a message
+ *    into the outbox after the last consumer left (its `trySend` fails and the closed inbox refuses).
+ * 8. When the inbox is closed and everything has moved on, the relay closes the outbox: consumers see
+ *    `null` from [take] exactly when every accepted message has been handed out.
  */
 internal class ChannelRelay<T>(
     private val queueName: String,
-    outboxCapacity: Int,
+    private val outboxCapacity: Int,
     private val batchLimit: Int = DEFAULT_BATCH_LIMIT,
 ) : MessageTransport<T> {
     private val stranded = ConcurrentLinkedQueue<Message<T>>()
     private val inbox = Channel<Message<T>>(Channel.UNLIMITED) { stranded.add(it) }
     private val buffer = ArrayDeque<Message<T>>()
-    private val outbox = Channel<Message<T>>(outboxCapacity) { stranded.add(it) }
+    // Unlimited as a channel (no buffer-expansion bookkeeping on every send and receive); bounded to
+    // outboxCapacity by the relay and the direct path through `handedOut - takes`.
+    private val outbox = Channel<Message<T>>(Channel.UNLIMITED) { stranded.add(it) }
+    private val wake = Channel<Unit>(Channel.CONFLATED)
 
-    override fun offer(message: Message<T>): Boolean = inbox.trySend(message).isSuccess
+    /** Messages in inbox + buffer. Zero means publishers may go straight to the outbox. */
+    private val backlog = PaddedCounter()
+
+    /** Messages ever put into the outbox (by the relay or the direct path). */
+    private val handedOut = PaddedCounter()
+
+    /** Messages ever taken from the outbox by consumers. */
+    private val takes = PaddedCounter()
+
+    // Wake-up thresholds, armed by the relay while it waits with a full outbox (invariant 5); [armed]
+    // lets exactly one crossing raise the signal per wait instead of every message after it.
+    @Volatile private var takeWakeAt = Long.MAX_VALUE
+    @Volatile private var backlogWakeAt = Long.MAX_VALUE
+    private val armed = AtomicBoolean()
+
+    @Volatile private var closed = false
+
+    override fun offer(message: Message<T>): Boolean {
+        if (closed) return false
+        if (backlog.get() == 0L && handedOut.get() - takes.get() < outboxCapacity) {
+            // Two publishers may both see the last free place: the bound is soft by a few messages.
+            handedOut.incrementAndGet()
+            if (outbox.trySend(message).isSuccess) return true
+            handedOut.decrementAndGet() // closed (invariant 7); the closed inbox refuses below
+        }
+        val waiting = backlog.incrementAndGet()
+        if (inbox.trySend(message).isSuccess) {
+            if (waiting >= backlogWakeAt) signal()
+            return true
+        }
+        backlog.decrementAndGet()
+        return false
+    }
 
     override fun start(scope: CoroutineScope): Job =
         scope.launch(CoroutineName("relaymq-relay-$queueName")) {
@@ -71,9 +122,19 @@ internal class ChannelRelay<T>(
                 val next = inbox.receiveCatching()
                 if (next.isClosed) inboxOpen = false else buffer.addLast(next.getOrThrow())
             } else {
-                // Outbox full: wait for a consumer. Invariant 2: remove only after the send succeeded.
-                outbox.send(buffer.first())
-                buffer.removeFirst()
+                // Outbox full. Sleep until consumers have taken half of it, or (inbox open) until a
+                // batch of new messages waits in the inbox: one wake-up per batch, not per message.
+                takeWakeAt = handedOut.get() - outboxCapacity / 2
+                backlogWakeAt = if (inboxOpen) backlog.get() + batchLimit else Long.MAX_VALUE
+                armed.set(true)
+                // Re-check after arming: an update that missed the new thresholds happened before
+                // them, and these checks see its effect.
+                if (handedOut.get() - takes.get() >= outboxCapacity && (!inboxOpen || inbox.isEmpty)) {
+                    wake.receive()
+                }
+                armed.set(false)
+                takeWakeAt = Long.MAX_VALUE
+                backlogWakeAt = Long.MAX_VALUE
             }
         }
         outbox.close()
@@ -95,16 +156,59 @@ internal class ChannelRelay<T>(
     }
 
     private fun refillOutbox() {
-        while (buffer.isNotEmpty() && outbox.trySend(buffer.first()).isSuccess) buffer.removeFirst()
+        val room = outboxCapacity - (handedOut.get() - takes.get())
+        var moved = 0L
+        while (moved < room && buffer.isNotEmpty() && outbox.trySend(buffer.first()).isSuccess) {
+            buffer.removeFirst()
+            moved++
+        }
+        if (moved > 0) {
+            handedOut.addAndGet(moved)
+            // Only now: invariant 2 needs these messages in the outbox before publishers may bypass.
+            backlog.addAndGet(-moved)
+        }
     }
 
-    override suspend fun take(): Message<T>? = outbox.receiveCatching().getOrNull()
+    private fun signal() {
+        if (armed.get() && armed.compareAndSet(true, false)) wake.trySend(Unit)
+    }
+
+    private fun counted(message: Message<T>): Message<T> {
+        if (takes.incrementAndGet() >= takeWakeAt) signal()
+        return message
+    }
+
+    override fun poll(): Message<T>? = outbox.tryReceive().getOrNull()?.let(::counted)
+
+    override suspend fun take(whenEmpty: () -> Unit): Message<T>? {
+        val ready = outbox.tryReceive()
+        val message = if (ready.isSuccess) {
+            ready.getOrThrow()
+        } else {
+            if (ready.isClosed) return null
+            // Belt and braces for invariant 5: an empty outbox always wakes a waiting relay.
+            signal()
+            whenEmpty()
+            try {
+                outbox.receive()
+            } catch (e: CancellationException) {
+                throw e
+            } catch (e: Throwable) {
+                // Closed: normally (ClosedReceiveChannelException) or by a failed relay, already logged.
+                return null
+            }
+        }
+        return counted(message)
+    }
 
     override fun closeForPublishing() {
+        closed = true
         inbox.close()
+        wake.trySend(Unit) // a relay waiting for a batch must see the close
     }
 
     override fun drainUndelivered(): List<Message<T>> {
+        outbox.close() // invariant 7: no late direct send can land after this drain
         val result = ArrayList<Message<T>>()
         while (true) result.add(outbox.tryReceive().getOrNull() ?: break)
         result.addAll(buffer)

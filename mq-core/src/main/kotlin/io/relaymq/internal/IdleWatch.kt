@@ -1,15 +1,16 @@
 package io.relaymq.internal
 
+import java.lang.invoke.VarHandle
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.ConcurrentLinkedQueue
 import java.util.concurrent.atomic.AtomicInteger
 
 /**
- * Completes futures when [isIdle] becomes true, at the cost of one volatile read per finished message
- * while nobody waits.
+ * Completes futures when [isIdle] becomes true, at the cost of a fence and one volatile read each time a
+ * consumer finds its queue empty, while nobody waits.
  *
  * Lost wake-ups are impossible: a waiter registers (two volatile writes) *then* checks [isIdle]; a
- * consumer updates its counters (volatile writes) *then* reads [waiting]. Under the Java memory model
+ * consumer updates its counters, fences, *then* reads [waiting]. Under the Java memory model
  * at least one of the two sees the other's writes, so either the waiter sees idleness itself or the
  * consumer sees the waiter and completes it.
  */
@@ -28,8 +29,11 @@ internal class IdleWatch(private val isIdle: () -> Boolean) {
         return future
     }
 
-    /** Called after progress that may have made the engine idle. */
+    /** Called after progress that may have made the engine idle (a consumer found its queue empty). */
     fun onProgress() {
+        // The caller's last counter update may be a release-only store (ConsumerSlot): fence so that
+        // it is visible before we read `waiting` (the Dekker pattern in the class KDoc needs StoreLoad).
+        VarHandle.fullFence()
         if (waiting.get() > 0 && isIdle()) {
             for (waiter in waiters) waiter.complete(null)
         }

@@ -30,19 +30,23 @@ internal interface MessageTransport<T> {
      */
     fun start(scope: CoroutineScope): Job
 
+    /** The next message if one is ready now, without suspending (the consumers' fast path). */
+    fun poll(): Message<T>?
+
     /**
      * The next message for a consumer, or `null` when the transport is closed for publishing and empty.
+     * Calls [whenEmpty] when there is nothing to take right now, before suspending.
      * Cancellation: if the caller is cancelled, no message is lost; one already taken out for it goes
      * to [drainUndelivered].
      */
-    suspend fun take(): Message<T>?
+    suspend fun take(whenEmpty: () -> Unit): Message<T>?
 
     /** Stops accepting; messages already accepted keep flowing to [take]. Idempotent. */
     fun closeForPublishing()
 
     /**
-     * Every accepted message that [take] never returned, in no particular order. Only valid once every
-     * coroutine that used this transport (relay and consumers) has finished.
+     * Every accepted message that [take] never returned, in no particular order, and refuses every later
+     * [offer]. Only valid once the relay has finished and the consumers are cancelled.
      */
     fun drainUndelivered(): List<Message<T>>
 }

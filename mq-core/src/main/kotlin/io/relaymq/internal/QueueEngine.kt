@@ -15,8 +15,6 @@ import kotlinx.coroutines.job
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withTimeoutOrNull
 import java.util.concurrent.atomic.AtomicLong
-import java.util.concurrent.atomic.AtomicReference
-import java.util.concurrent.atomic.LongAdder
 import kotlin.coroutines.CoroutineContext
 import kotlin.coroutines.cancellation.CancellationException
 import kotlin.time.Duration
@@ -28,38 +26,46 @@ private val logger = KotlinLogging.logger {}
  * [MessageTransport] that holds the messages.
  *
  * ## Accounting invariants
- * - `published` is incremented *before* a message is offered to the transport (and taken back if the
- *   offer is refused), and completions are read before `published` in [isSettled]. So [isSettled] can
- *   be late but never early: it never reports idle while an accepted message is unfinished.
- * - Each consumer owns one [slots] entry holding the message its handler is working on. Whoever
- *   clears the entry with a compare-and-set owns the outcome: the consumer (counts success or failure)
- *   or [abandonRemaining] (counts it abandoned). So a handler that finishes just as the drain deadline
- *   strikes is counted exactly once.
+ * - Published = ids handed out - publishes refused. An id is taken *before* the message is offered,
+ *   and [isSettled] reads completions before it reads that figure, so [isSettled] can be late but never
+ *   early: it never reports idle while an accepted message is unfinished.
+ * - Each consumer owns one [ConsumerSlot]: the message its handler works on and its own outcome
+ *   counters (single writer, no contended atomics on the hot path). Whoever clears the slot's message
+ *   with a compare-and-set owns the outcome: the consumer (counts success or failure) or
+ *   [abandonRemaining] (counts it abandoned). A handler finishing just as the deadline strikes is
+ *   therefore counted exactly once.
+ * - Idle waiters are woken by the consumer that finds the queue empty ([IdleWatch.onProgress] runs
+ *   from the transport's `whenEmpty` hook), not once per message.
+ *
+ * ## Lifecycle
+ * The relay runs from registration on, so messages published before `start()` already wait in the
+ * compact buffer; consumers run from `start()` on.
  */
 internal class QueueEngine<T>(
     val name: String,
     val concurrency: Int,
     private val payloadType: Class<*>?,
     private val handler: suspend (Message<T>) -> Unit,
+    /** `true` for handlers that block their thread (Java): they are interrupted at the drain deadline. */
+    private val blocking: Boolean,
     /** Added to each consumer's context: a dispatcher for blocking handlers, markers. */
     private val consumerContext: CoroutineContext,
     private val transport: MessageTransport<T>,
-    /** Called after each finished message; cheap unless someone waits for idleness. */
-    private val onSettled: () -> Unit,
+    private val idleWatch: IdleWatch,
 ) {
+    @Volatile private var origin = QueueOrigin(name, System.currentTimeMillis())
     private val sequence = AtomicLong()
-    private val published = LongAdder()
-    private val delivered = LongAdder()
-    private val succeeded = LongAdder()
-    private val failed = LongAdder()
+    private val refused = AtomicLong()
 
     // Written once, by the closing coroutine, in abandonRemaining().
     @Volatile private var abandonedPending = 0L
     @Volatile private var abandonedInFlight = 0L
 
-    private val slots = Array(concurrency) { AtomicReference<Message<T>?>() }
-    private var job: CompletableJob? = null
-    private var relayJob: Job? = null
+    private val slots = Array(concurrency) { ConsumerSlot<T>() }
+    private val whenEmpty: () -> Unit = idleWatch::onProgress
+    private lateinit var queueJob: CompletableJob
+    private lateinit var queueScope: CoroutineScope
+    private lateinit var relayJob: Job
 
     /** Accepts [data] and returns its id. Throws [BusClosedException] when closed for publishing. */
     fun publish(data: Any): Long {
@@ -70,10 +76,18 @@ internal class QueueEngine<T>(
             )
         }
         val id = sequence.incrementAndGet()
-        published.increment()
+        val now = System.currentTimeMillis()
+        var base = origin
+        var offset = base.offsetOf(now)
+        if (offset == QueueOrigin.DOES_NOT_FIT) {
+            // About every 24 days, or after the clock went back: start a new time base.
+            base = QueueOrigin(name, now)
+            origin = base
+            offset = 0
+        }
         @Suppress("UNCHECKED_CAST")
-        if (transport.offer(Message(id, name, data as T, System.currentTimeMillis()))) return id
-        published.decrement()
+        if (transport.offer(Message(id, base, data as T, offset))) return id
+        refused.incrementAndGet()
         throw BusClosedException(
             name,
             "Queue '$name' refused the message: the bus is closing or closed and accepts no more messages. " +
@@ -81,15 +95,18 @@ internal class QueueEngine<T>(
         )
     }
 
-    /** Starts the relay and the consumers as children of [scope]. Called once. */
-    fun start(scope: CoroutineScope) {
-        val queueJob = SupervisorJob(scope.coroutineContext.job)
-        val queueScope = CoroutineScope(scope.coroutineContext + queueJob)
+    /** Starts the relay as a child of [scope]. Called once, at registration. */
+    fun startRelay(scope: CoroutineScope) {
+        queueJob = SupervisorJob(scope.coroutineContext.job)
+        queueScope = CoroutineScope(scope.coroutineContext + queueJob)
         relayJob = transport.start(queueScope)
+    }
+
+    /** Starts the consumers. Called once, at `start()` (or at registration when already started). */
+    fun startConsumers() {
         for (i in slots.indices) {
             queueScope.launch(consumerContext + CoroutineName("relaymq-$name-$i")) { consume(slots[i]) }
         }
-        job = queueJob
     }
 
     /** Stops accepting messages; what was accepted keeps flowing to the consumers. */
@@ -97,10 +114,9 @@ internal class QueueEngine<T>(
 
     /**
      * Suspends until every accepted message was processed and the consumers stopped. Call after
-     * [closeForPublishing]. Cancellation: only the waiting is cancelled, not the queue.
+     * [closeForPublishing] and [startConsumers]. Cancellation: only the waiting is cancelled.
      */
     suspend fun awaitDrained() {
-        val queueJob = checkNotNull(job) { "queue '$name' was never started" }
         queueJob.complete()
         queueJob.join()
     }
@@ -109,68 +125,92 @@ internal class QueueEngine<T>(
      * Cancels the relay and the consumers, waits up to [grace] for handlers to react, and takes
      * ownership of every message not yet processed. Returns them in id order, already counted as
      * abandoned. A handler still running after [grace] (blocking and deaf to interrupts) keeps its
-     * thread, but its message is reported here and its outcome is ignored.
+     * thread, but its message is reported here and its late outcome is ignored.
      */
     suspend fun abandonRemaining(grace: Duration): List<Message<T>> {
-        val queueJob = checkNotNull(job) { "queue '$name' was never started" }
         queueJob.cancel()
+        for (slot in slots) slot.interruptIfBlocked()
         // The relay only ever suspends, so it reacts to cancellation promptly; joining it makes its
         // buffer safe to read (ChannelRelay invariant 1).
-        relayJob?.join()
+        relayJob.join()
         withTimeoutOrNull(grace) { queueJob.join() }
-        val inFlight = slots.mapNotNull { it.getAndSet(null) }
+        val inFlight = slots.mapNotNull { it.claim() }
         val inFlightIds = inFlight.mapTo(HashSet()) { it.id }
         val undelivered = transport.drainUndelivered()
             .filter { it.id !in inFlightIds }
             .distinctBy { it.id }
         abandonedInFlight += inFlight.size
         abandonedPending += undelivered.size
+        idleWatch.onProgress()
         return (inFlight + undelivered).sortedBy { it.id }
     }
 
-    private suspend fun consume(slot: AtomicReference<Message<T>?>) {
-        val context = currentCoroutineContext()
+    private suspend fun consume(slot: ConsumerSlot<T>) {
+        val job = currentCoroutineContext().job // looked up once: a context lookup walks the whole context
         while (true) {
-            context.ensureActive()
-            val message = transport.take() ?: return
-            slot.set(message)
-            delivered.increment()
+            job.ensureActive()
+            // poll() first: take() is a suspend call and allocates a continuation on every call.
+            val message = transport.poll() ?: transport.take(whenEmpty) ?: return
+            slot.begin(message)
             var failure: Throwable? = null
             try {
-                handler(message)
+                if (blocking) {
+                    slot.enterBlocking()
+                    try {
+                        handler(message)
+                    } finally {
+                        slot.exitBlocking()
+                    }
+                } else {
+                    handler(message)
+                }
             } catch (e: Throwable) {
                 // Our own cancellation propagates (the message stays in the slot and is abandoned);
                 // a CancellationException the handler made itself (say its own withTimeout) is a failure.
-                if (e is CancellationException) context.ensureActive()
+                if (e is CancellationException) job.ensureActive()
                 failure = e
             }
-            if (!slot.compareAndSet(message, null)) return // claimed by abandonRemaining(): not ours to count
+            // A failure caused by the deadline (an interrupted blocking handler) is an abandonment:
+            // leave the message in the slot for abandonRemaining() to claim.
+            if (failure != null && !job.isActive) return
+            if (!slot.finish(message)) return // claimed by abandonRemaining(): not ours to count
             if (failure == null) {
-                succeeded.increment()
+                slot.countSuccess()
             } else {
-                failed.increment()
+                slot.countFailure()
                 logger.warn(failure) { "Handler of queue '$name' failed on message ${message.id}; the queue carries on" }
             }
-            onSettled()
         }
     }
 
+    /** `true` when [thread] is running one of this queue's blocking handlers right now. */
+    fun isHandlerThread(thread: Thread): Boolean = slots.any { it.isBlockedOn(thread) }
+
+    private fun published(): Long = sequence.get() - refused.get()
+
     /** `true` when every accepted message was processed or abandoned (never early; see class KDoc). */
     fun isSettled(): Boolean {
-        val done = succeeded.sum() + failed.sum() + abandonedPending + abandonedInFlight
-        return done >= published.sum()
+        var done = abandonedPending + abandonedInFlight
+        for (slot in slots) done += slot.succeeded + slot.failed
+        return done >= published()
     }
 
     /** Messages processed to the end (succeeded or failed). */
-    fun processed(): Long = succeeded.sum() + failed.sum()
+    fun processed(): Long = slots.sumOf { it.succeeded + it.failed }
 
     fun stats(): QueueStats {
         val abandonedPending = abandonedPending
         val abandonedInFlight = abandonedInFlight
-        val succeeded = succeeded.sum()
-        val failed = failed.sum()
-        val delivered = delivered.sum()
-        val published = published.sum()
+        var succeeded = 0L
+        var failed = 0L
+        var busy = 0L
+        for (slot in slots) {
+            succeeded += slot.succeeded
+            failed += slot.failed
+            if (slot.isBusy()) busy++
+        }
+        val published = published()
+        val delivered = succeeded + failed + busy + abandonedInFlight
         return QueueStats(
             queue = name,
             concurrency = concurrency,
@@ -180,7 +220,7 @@ internal class QueueEngine<T>(
             failed = failed,
             abandoned = abandonedPending + abandonedInFlight,
             pending = (published - delivered - abandonedPending).coerceAtLeast(0),
-            inFlight = (delivered - succeeded - failed - abandonedInFlight).coerceAtLeast(0),
+            inFlight = busy,
         )
     }
 }

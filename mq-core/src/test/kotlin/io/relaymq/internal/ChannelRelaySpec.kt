@@ -11,7 +11,7 @@ import kotlinx.coroutines.launch
 import kotlinx.coroutines.test.StandardTestDispatcher
 import kotlinx.coroutines.test.runTest
 
-private fun msg(id: Long) = Message(id, "q", "m$id", 0L)
+private fun msg(id: Long) = Message(id, QueueOrigin("q", 0L), "m$id", 0)
 
 class ChannelRelaySpec : FunSpec({
 
@@ -24,7 +24,7 @@ class ChannelRelaySpec : FunSpec({
             relay.closeForPublishing()
             relay.offer(msg(99)) shouldBe false
             val taken = generateSequence { null }.toMutableList<Long>()
-            while (true) taken += (relay.take() ?: break).id
+            while (true) taken += (relay.take {} ?: break).id
             taken shouldContainExactly (1L..20L).toList()
         }
     }
@@ -39,7 +39,7 @@ class ChannelRelaySpec : FunSpec({
                 (1L..30L).forEach { relay.offer(msg(it)) }
                 val taken = mutableListOf<Long>()
                 val consumer = scope.launch {
-                    repeat(takeCount) { taken += (relay.take() ?: return@launch).id }
+                    repeat(takeCount) { taken += (relay.take {} ?: return@launch).id }
                 }
                 testScheduler.runCurrent()
                 (11L..25L).forEach { relay.offer(msg(it + 100)) }

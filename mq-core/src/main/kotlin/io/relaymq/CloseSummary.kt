@@ -4,8 +4,8 @@ package io.relaymq
  * What closing a bus did, returned by [MQ.shutdown] and [MessageBus.shutdown].
  *
  * Every message accepted before the close is accounted for: it was processed before the close began,
- * processed during it ([processedDuringClose]), or given up at the drain deadline ([abandoned], also
- * logged with its queue and ids).
+ * processed during it ([processedDuringClose]), written to the snapshot ([saved], with a snapshot
+ * directory), or given up ([abandoned], also logged with its queue and ids).
  */
 public class CloseSummary internal constructor(
     /** Per-queue figures, keyed by queue name, in registration order. */
@@ -18,12 +18,25 @@ public class CloseSummary internal constructor(
     public val processedDuringClose: Long
         get() = queues.values.sumOf { it.processedDuringClose }
 
-    /** Messages accepted but never processed to the end, all queues. */
+    /** Messages written to the snapshot instead of being processed, all queues. */
+    @get:JvmName("saved")
+    public val saved: Long
+        get() = queues.values.sumOf { it.saved }
+
+    /** Set when writing a snapshot failed; [MQ.shutdown] and [MessageBus.close] throw it. */
+    @get:JvmSynthetic @set:JvmSynthetic
+    internal var failure: SnapshotException? = null
+
+    /** Returns this summary, or throws the snapshot failure it records. */
+    @JvmSynthetic
+    internal fun orThrow(): CloseSummary = failure?.let { throw it } ?: this
+
+    /** Messages accepted but never processed to the end and not saved, all queues. */
     @get:JvmName("abandoned")
     public val abandoned: Long
         get() = queues.values.sumOf { it.abandoned }
 
     override fun toString(): String =
-        "CloseSummary(processedDuringClose=$processedDuringClose, abandoned=$abandoned, timedOut=$timedOut, " +
+        "CloseSummary(processedDuringClose=$processedDuringClose, saved=$saved, abandoned=$abandoned, timedOut=$timedOut, " +
             "queues=${queues.values})"
 }

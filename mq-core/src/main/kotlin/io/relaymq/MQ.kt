@@ -1,10 +1,13 @@
 package io.relaymq
 
 import io.github.oshai.kotlinlogging.KotlinLogging
+import io.relaymq.internal.BuiltInCodec
 import io.relaymq.internal.ChannelRelay
 import io.relaymq.internal.HandlerMarker
 import io.relaymq.internal.IdleWatch
 import io.relaymq.internal.QueueEngine
+import io.relaymq.internal.SnapshotFileSystem
+import io.relaymq.internal.SnapshotStore
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.CoroutineExceptionHandler
 import kotlinx.coroutines.CoroutineName
@@ -19,6 +22,7 @@ import kotlinx.coroutines.currentCoroutineContext
 import kotlinx.coroutines.future.asCompletableFuture
 import kotlinx.coroutines.future.await
 import kotlinx.coroutines.withTimeoutOrNull
+import java.nio.file.Path
 import java.util.concurrent.CompletionException
 import java.util.concurrent.ConcurrentHashMap
 import kotlin.coroutines.CoroutineContext
@@ -59,12 +63,40 @@ private val logger = KotlinLogging.logger {}
  * @param drainTimeout how long [shutdown] waits for accepted messages to be processed before it
  *   cancels the remaining work and reports it as abandoned.
  */
-public class MQ(
-    dispatcher: CoroutineDispatcher = Dispatchers.Default,
-    drainTimeout: Duration = 30.seconds,
+public class MQ internal constructor(
+    dispatcher: CoroutineDispatcher,
+    drainTimeout: Duration,
+    snapshotDirectory: Path?,
+    /** What close does with pending messages when there is a snapshot directory. */
+    public val shutdownMode: ShutdownMode,
+    strictSnapshots: Boolean,
+    snapshotFileSystem: SnapshotFileSystem,
 ) : AutoCloseable {
+    /**
+     * Creates an engine; see the class documentation for the parameters.
+     *
+     * @param snapshotDirectory where pending messages are saved on close and restored from on the
+     *   next start, one file per queue; `null` (the default) keeps messages in memory only.
+     * @param shutdownMode with a snapshot directory: save at once ([ShutdownMode.SNAPSHOT_IMMEDIATELY],
+     *   the default) or drain first and save what is left at the deadline.
+     * @param strictSnapshots with a snapshot directory: a corrupt snapshot makes registration fail
+     *   (file left in place) instead of being moved aside with an error log.
+     */
+    public constructor(
+        dispatcher: CoroutineDispatcher = Dispatchers.Default,
+        drainTimeout: Duration = 30.seconds,
+        snapshotDirectory: Path? = null,
+        shutdownMode: ShutdownMode = ShutdownMode.SNAPSHOT_IMMEDIATELY,
+        strictSnapshots: Boolean = false,
+    ) : this(dispatcher, drainTimeout, snapshotDirectory, shutdownMode, strictSnapshots, SnapshotFileSystem.Default)
+
     /** How long [shutdown] waits for accepted messages before giving up on them. */
     public val drainTimeout: Duration = drainTimeout
+
+    /** The snapshot directory, or `null` when messages live in memory only. */
+    public val snapshotDirectory: Path? = snapshotDirectory
+
+    private val snapshots: SnapshotStore? = snapshotDirectory?.let { SnapshotStore(it, strictSnapshots, snapshotFileSystem) }
 
     private enum class State { NEW, RUNNING, CLOSING, CLOSED }
 
@@ -94,18 +126,27 @@ public class MQ(
      * Publishing a payload that is not a [T] to this queue fails at once with an
      * [IllegalArgumentException] rather than later inside the handler.
      *
+     * With a snapshot directory, the queue's pending messages are restored now (before anything can be
+     * published to it), and its payloads cross the disk through [codec]: `String` and `ByteArray`
+     * queues get a built-in one; other types must pass theirs.
+     *
      * @param name the queue's name: non-blank, unique within this bus, case-sensitive.
      * @param concurrency how many handler calls may run at once (at least 1).
+     * @param codec how payloads are saved to snapshots; only used with a snapshot directory.
      * @param handler called once per message; see [MQ] for what happens when it throws.
-     * @throws IllegalArgumentException for a blank name, a name already registered, or concurrency < 1.
+     * @throws IllegalArgumentException for a blank name, a name already registered, concurrency < 1, or
+     *   a persistent queue of a type without a built-in codec and no [codec].
      * @throws BusClosedException when the bus is closing or closed.
+     * @throws SnapshotException when the snapshot directory is locked by another bus, or (strict) the
+     *   queue's snapshot is corrupt.
      */
     public inline fun <reified T : Any> registerQueue(
         name: String,
         concurrency: Int = 1,
+        codec: MessageCodec<T>? = null,
         noinline handler: suspend (Message<T>) -> Unit,
     ) {
-        registerQueue(name, concurrency, T::class.javaObjectType, handler)
+        registerQueue(name, concurrency, T::class.javaObjectType, codec, handler)
     }
 
     /**
@@ -116,27 +157,34 @@ public class MQ(
         name: String,
         concurrency: Int,
         type: Class<T>,
+        codec: MessageCodec<T>?,
         handler: suspend (Message<T>) -> Unit,
     ) {
-        register(name, concurrency, type, handler, blocking = false, EmptyCoroutineContext)
+        register(name, concurrency, type, codec, handler, blocking = false, EmptyCoroutineContext)
     }
 
     internal fun <T> register(
         name: String,
         concurrency: Int,
         type: Class<*>?,
+        codec: MessageCodec<T>?,
         handler: suspend (Message<T>) -> Unit,
         blocking: Boolean,
         consumerContext: CoroutineContext,
     ) {
         require(name.isNotBlank()) { "Queue name must not be blank, was '$name'" }
         require(concurrency >= 1) { "Queue '$name': concurrency must be at least 1, was $concurrency" }
+        val persistCodec = if (snapshots != null) codecFor(name, type, codec) else null
         synchronized(lock) {
             if (state == State.CLOSING || state == State.CLOSED) {
                 throw BusClosedException(name, "Cannot register queue '$name': the bus is ${state.name.lowercase()}.")
             }
             require(!engines.containsKey(name)) {
                 "A queue named '$name' is already registered; queue names must be unique within a bus."
+            }
+            val restored = snapshots?.let { store ->
+                store.open()
+                store.read(name, persistCodec!!)
             }
             val engine = QueueEngine(
                 name = name,
@@ -147,7 +195,10 @@ public class MQ(
                 consumerContext = consumerContext + handlerMarker,
                 transport = ChannelRelay(name, outboxCapacity = OUTBOX_CAPACITY),
                 idleWatch = idleWatch,
+                snapshots = snapshots,
+                codec = persistCodec,
             )
+            if (restored != null) engine.restore(restored)
             engine.startRelay(scope)
             engines[name] = engine
             registrationOrder.add(engine)
@@ -156,15 +207,29 @@ public class MQ(
         logger.debug { "Registered queue '$name' with concurrency $concurrency" }
     }
 
+    @Suppress("UNCHECKED_CAST")
+    private fun <T> codecFor(name: String, type: Class<*>?, codec: MessageCodec<T>?): MessageCodec<T> = when {
+        codec != null -> codec
+        type == null -> BuiltInCodec as MessageCodec<T>
+        type == String::class.java -> MessageCodec.utf8() as MessageCodec<T>
+        type == ByteArray::class.java -> MessageCodec.bytes() as MessageCodec<T>
+        else -> throw IllegalArgumentException(
+            "Queue '$name' carries ${type.name} payloads and the bus saves snapshots to $snapshotDirectory: " +
+                "pass a MessageCodec<${type.simpleName}> (codec = ...) so they can cross the disk.",
+        )
+    }
+
     /**
      * Starts every registered queue; queues registered later start at once. Messages published before
      * start wait and are delivered now.
      *
      * @throws IllegalStateException if already started.
      * @throws BusClosedException if the bus is closing or closed.
+     * @throws SnapshotException when the snapshot directory is locked by another bus.
      */
     public fun start() {
         synchronized(lock) {
+            if (state == State.NEW) snapshots?.open()
             when (state) {
                 State.NEW -> startLocked()
                 State.RUNNING -> throw IllegalStateException("The bus is already started; start() is called once.")
@@ -178,6 +243,9 @@ public class MQ(
         state = State.RUNNING
         for (engine in registrationOrder) engine.startConsumers()
         logger.info { "RelayMQ started with ${registrationOrder.size} queue(s)" }
+        snapshots?.orphans(registrationOrder.map { it.name })?.forEach {
+            logger.warn { "Snapshot file $it belongs to no registered queue; left untouched until that queue is registered" }
+        }
     }
 
     /**
@@ -254,7 +322,7 @@ public class MQ(
                     "Close the bus from outside its handlers.",
             )
         }
-        return beginClose().await()
+        return beginClose().await().orThrow()
     }
 
     /**
@@ -268,7 +336,7 @@ public class MQ(
 
     internal fun closeAndReport(): CloseSummary =
         try {
-            beginClose().asCompletableFuture().join()
+            beginClose().asCompletableFuture().join().orThrow()
         } catch (e: CompletionException) {
             throw e.cause ?: e
         }
@@ -285,42 +353,78 @@ public class MQ(
     }
 
     private suspend fun drain(queues: List<QueueEngine<*>>, processedBefore: Map<String, Long>): CloseSummary {
-        val drained = withTimeoutOrNull(drainTimeout) {
-            for (engine in queues) engine.awaitDrained()
-            true
-        } ?: false
-        val abandoned: Map<String, List<Message<*>>> =
-            if (drained) {
-                emptyMap()
-            } else {
-                coroutineScope {
-                    queues.map { engine -> async { engine.name to engine.abandonRemaining(ABANDON_GRACE) } }
-                        .awaitAll()
-                        .toMap()
+        val store = snapshots
+        var timedOut: Boolean
+        val remaining: Map<String, QueueEngine.Remaining<*>>
+        if (store != null && shutdownMode == ShutdownMode.SNAPSHOT_IMMEDIATELY) {
+            for (engine in queues) engine.stopTaking()
+            timedOut = withTimeoutOrNull(drainTimeout) {
+                for (engine in queues) engine.awaitConsumers()
+                true
+            } == null
+            remaining = takeRemaining(queues)
+        } else {
+            timedOut = withTimeoutOrNull(drainTimeout) {
+                for (engine in queues) engine.awaitDrained()
+                true
+            } == null
+            remaining = if (timedOut) takeRemaining(queues) else emptyMap()
+        }
+
+        val summaries = LinkedHashMap<String, QueueCloseSummary>()
+        var failure: SnapshotException? = null
+        for (engine in queues) {
+            val rest = remaining[engine.name]
+            val messages = rest?.all.orEmpty()
+            var saved = 0L
+            if (store != null) {
+                try {
+                    saved = writeSnapshot(store, engine, messages).toLong()
+                    if (saved > 0) logger.info { "Queue '${engine.name}': saved $saved message(s) to ${store.fileFor(engine.name)}" }
+                } catch (e: Exception) {
+                    logger.error(e) {
+                        "Queue '${engine.name}': writing the snapshot failed; ${messages.size} message(s) NOT saved " +
+                            "(ids ${describeIds(messages)}). The previous snapshot file, if any, is untouched."
+                    }
+                    val error = SnapshotException("Writing the snapshot of queue '${engine.name}' failed: $e", e)
+                    if (failure == null) failure = error else failure.addSuppressed(error)
                 }
             }
-        val summaries = LinkedHashMap<String, QueueCloseSummary>()
-        for (engine in queues) {
-            val lost = abandoned[engine.name].orEmpty()
+            if (rest != null) engine.settleAny(rest, saved = saved > 0)
+            val lost = if (saved > 0) emptyList() else messages
             if (lost.isNotEmpty()) {
                 logger.warn {
-                    "Queue '${engine.name}': ${lost.size} message(s) abandoned at the drain deadline " +
-                        "($drainTimeout), ids ${describeIds(lost)}"
+                    "Queue '${engine.name}': ${lost.size} message(s) abandoned at close (drain timeout $drainTimeout), " +
+                        "ids ${describeIds(lost)}"
                 }
             }
             summaries[engine.name] = QueueCloseSummary(
                 queue = engine.name,
                 processedDuringClose = engine.processed() - (processedBefore[engine.name] ?: 0),
+                saved = saved,
                 abandoned = lost.size.toLong(),
                 abandonedIds = lost.map { it.id },
             )
         }
-        val summary = CloseSummary(summaries, timedOut = !drained)
+        val summary = CloseSummary(summaries, timedOut = timedOut)
+        summary.failure = failure?.let { SnapshotException(it.message ?: "snapshot failed", it.cause, summary) }
         synchronized(lock) { state = State.CLOSED }
+        store?.close()
         idleWatch.onProgress()
         logger.info { "RelayMQ closed: $summary" }
         supervisor.complete()
         return summary
+    }
+
+    private suspend fun takeRemaining(queues: List<QueueEngine<*>>): Map<String, QueueEngine.Remaining<*>> =
+        coroutineScope {
+            queues.map { engine -> async { engine.name to engine.takeRemaining(ABANDON_GRACE) } }.awaitAll().toMap()
+        }
+
+    @Suppress("UNCHECKED_CAST")
+    private fun writeSnapshot(store: SnapshotStore, engine: QueueEngine<*>, messages: List<Message<*>>): Int {
+        val typed = engine as QueueEngine<Any?>
+        return store.write(engine.name, typed.codec()!!, messages as List<Message<Any?>>)
     }
 
     private fun describeIds(messages: List<Message<*>>): String {

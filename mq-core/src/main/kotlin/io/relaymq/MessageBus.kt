@@ -3,6 +3,7 @@ package io.relaymq
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.asCoroutineDispatcher
 import kotlinx.coroutines.future.await
+import java.nio.file.Path
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.Executor
 import kotlin.coroutines.CoroutineContext
@@ -27,24 +28,57 @@ import java.time.Duration as JavaDuration
  *
  * All methods are thread-safe.
  */
-public class MessageBus private constructor(executor: Executor?, drainTimeout: JavaDuration) : AutoCloseable {
-    private val mq = MQ(drainTimeout = drainTimeout.toKotlinDuration())
-    private val executorDispatcher: CoroutineContext? = executor?.asCoroutineDispatcher()
+public class MessageBus private constructor(builder: Builder.Settings) : AutoCloseable {
+    private val mq = MQ(
+        dispatcher = kotlinx.coroutines.Dispatchers.Default,
+        drainTimeout = builder.drainTimeout.toKotlinDuration(),
+        snapshotDirectory = builder.snapshotDirectory,
+        shutdownMode = builder.shutdownMode,
+        strictSnapshots = builder.strictSnapshots,
+    )
+    private val executorDispatcher: CoroutineContext? = builder.executor?.asCoroutineDispatcher()
 
     /**
      * Registers a queue whose [handler] may block; it runs on up to [concurrency] threads at once.
-     * Before or after [start].
+     * Before or after [start]. With a snapshot directory, `String` and `byte[]` payloads are saved with
+     * a built-in codec; other payloads need [registerQueue] with a [MessageCodec].
      *
      * @return this bus, for chaining.
      * @throws IllegalArgumentException for a blank name, a name already registered, or concurrency < 1.
      * @throws NullPointerException for a null name or handler.
      * @throws BusClosedException when the bus is closing or closed.
+     * @throws SnapshotException when the snapshot directory is locked, or (strict) the snapshot corrupt.
      */
-    public fun <T> registerQueue(name: String?, concurrency: Int, handler: MessageHandler<T>?): MessageBus {
+    public fun <T> registerQueue(name: String?, concurrency: Int, handler: MessageHandler<T>?): MessageBus =
+        registerBlocking(name, concurrency, null, handler)
+
+    /**
+     * Registers a queue whose [handler] may block, saving its payloads to snapshots with [codec] (used
+     * only when the bus has a snapshot directory; payloads the codec cannot take are refused at
+     * publish). Otherwise as [registerQueue] without a codec.
+     *
+     * @return this bus, for chaining.
+     */
+    public fun <T> registerQueue(
+        name: String?,
+        concurrency: Int,
+        codec: MessageCodec<T>?,
+        handler: MessageHandler<T>?,
+    ): MessageBus = registerBlocking(name, concurrency, nonNull(codec, "codec"), handler)
+
+    private fun <T> registerBlocking(name: String?, concurrency: Int, codec: MessageCodec<T>?, handler: MessageHandler<T>?): MessageBus {
         val queueName = nonNull(name, "Queue name")
         val blockingHandler = nonNull(handler, "MessageHandler of queue '$queueName'")
         val consumerContext = executorDispatcher ?: Dispatchers.IO.limitedParallelism(concurrency.coerceAtLeast(1))
-        mq.register<T>(queueName, concurrency, null, { message -> blockingHandler.handle(message) }, blocking = true, consumerContext)
+        mq.register(
+            name = queueName,
+            concurrency = concurrency,
+            type = codec?.type(),
+            codec = codec,
+            handler = { message -> blockingHandler.handle(message) },
+            blocking = true,
+            consumerContext = consumerContext,
+        )
         return this
     }
 
@@ -56,15 +90,35 @@ public class MessageBus private constructor(executor: Executor?, drainTimeout: J
      * @throws IllegalArgumentException for a blank name, a name already registered, or concurrency < 1.
      * @throws NullPointerException for a null name or handler.
      * @throws BusClosedException when the bus is closing or closed.
+     * @throws SnapshotException when the snapshot directory is locked, or (strict) the snapshot corrupt.
      */
-    public fun <T> registerAsyncQueue(name: String?, concurrency: Int, handler: AsyncMessageHandler<T>?): MessageBus {
+    public fun <T> registerAsyncQueue(name: String?, concurrency: Int, handler: AsyncMessageHandler<T>?): MessageBus =
+        registerAsync(name, concurrency, null, handler)
+
+    /** [registerAsyncQueue] with a [MessageCodec] for snapshots; see [registerQueue] with a codec. */
+    public fun <T> registerAsyncQueue(
+        name: String?,
+        concurrency: Int,
+        codec: MessageCodec<T>?,
+        handler: AsyncMessageHandler<T>?,
+    ): MessageBus = registerAsync(name, concurrency, nonNull(codec, "codec"), handler)
+
+    private fun <T> registerAsync(name: String?, concurrency: Int, codec: MessageCodec<T>?, handler: AsyncMessageHandler<T>?): MessageBus {
         val queueName = nonNull(name, "Queue name")
         val asyncHandler = nonNull(handler, "AsyncMessageHandler of queue '$queueName'")
-        mq.register<T>(queueName, concurrency, null, { message ->
-            val stage = asyncHandler.handle(message)
-                ?: throw NullPointerException("AsyncMessageHandler of queue '$queueName' returned null for message ${message.id}")
-            stage.await()
-        }, blocking = false, EmptyCoroutineContext)
+        mq.register(
+            name = queueName,
+            concurrency = concurrency,
+            type = codec?.type(),
+            codec = codec,
+            handler = { message: Message<T> ->
+                val stage = asyncHandler.handle(message)
+                    ?: throw NullPointerException("AsyncMessageHandler of queue '$queueName' returned null for message ${message.id}")
+                stage.await()
+            },
+            blocking = false,
+            consumerContext = EmptyCoroutineContext,
+        )
         return this
     }
 
@@ -142,30 +196,56 @@ public class MessageBus private constructor(executor: Executor?, drainTimeout: J
      * Configures a [MessageBus]. Obtain one with [MessageBus.builder].
      */
     public class Builder internal constructor() {
-        private var executor: Executor? = null
-        private var drainTimeout: JavaDuration = JavaDuration.ofSeconds(30)
+        private val settings = Settings()
 
         /**
          * Where blocking handlers ([MessageHandler]) run. Give each queue enough threads for its
          * concurrency; the bus does not shut this executor down. Default: a pool per queue that grows
          * to `concurrency` threads.
          */
-        public fun executor(executor: Executor?): Builder = apply { this.executor = nonNull(executor, "executor") }
+        public fun executor(executor: Executor?): Builder = apply { settings.executor = nonNull(executor, "executor") }
 
         /**
          * How long [MessageBus.close] waits for accepted messages to be processed before it interrupts
-         * the remaining handlers and reports those messages as abandoned. Default 30 seconds.
+         * the remaining handlers and reports those messages as abandoned (or, with a snapshot
+         * directory, saves them). Default 30 seconds.
          *
          * @throws IllegalArgumentException if not positive.
          */
         public fun drainTimeout(timeout: JavaDuration?): Builder = apply {
             val value = nonNull(timeout, "drainTimeout")
             require(!value.isNegative && !value.isZero) { "drainTimeout must be positive, was $value" }
-            drainTimeout = value
+            settings.drainTimeout = value
         }
 
+        /**
+         * Saves pending messages to [directory] on close (one file per queue) and restores them when
+         * their queue is registered on the next run. The directory is created owner-only if missing,
+         * and locked while the bus uses it. Default: none (messages live in memory only).
+         */
+        public fun snapshotDirectory(directory: Path?): Builder = apply {
+            settings.snapshotDirectory = nonNull(directory, "snapshotDirectory")
+        }
+
+        /** With a snapshot directory: save at once on close (default) or drain first. */
+        public fun shutdownMode(mode: ShutdownMode?): Builder = apply { settings.shutdownMode = nonNull(mode, "shutdownMode") }
+
+        /**
+         * With a snapshot directory: fail registration on a corrupt snapshot (leaving the file in place)
+         * instead of moving it aside and starting the queue without it. Default false.
+         */
+        public fun strictSnapshots(strict: Boolean): Builder = apply { settings.strictSnapshots = strict }
+
         /** Creates the bus. Register queues on it, then call [MessageBus.start]. */
-        public fun build(): MessageBus = MessageBus(executor, drainTimeout)
+        public fun build(): MessageBus = MessageBus(settings.copy())
+
+        internal data class Settings(
+            var executor: Executor? = null,
+            var drainTimeout: JavaDuration = JavaDuration.ofSeconds(30),
+            var snapshotDirectory: Path? = null,
+            var shutdownMode: ShutdownMode = ShutdownMode.SNAPSHOT_IMMEDIATELY,
+            var strictSnapshots: Boolean = false,
+        )
     }
 
     /** Factory for [Builder]; Java calls `MessageBus.builder()`. */

@@ -6,8 +6,10 @@ public class QueueCloseSummary internal constructor(
     @get:JvmName("queue") public val queue: String,
     /** Messages whose handler finished (successfully or not) while the bus was closing. */
     @get:JvmName("processedDuringClose") public val processedDuringClose: Long,
+    /** Messages written to the queue's snapshot, to be restored on the next start. */
+    @get:JvmName("saved") public val saved: Long,
     /**
-     * Messages given up at the drain deadline: still waiting in the queue, or in a handler that was
+     * Messages given up at close and not saved: still waiting in the queue, or in a handler that was
      * cancelled. They were logged and will not be delivered.
      */
     @get:JvmName("abandoned") public val abandoned: Long,
@@ -15,5 +17,5 @@ public class QueueCloseSummary internal constructor(
     @get:JvmName("abandonedIds") public val abandonedIds: List<Long>,
 ) {
     override fun toString(): String =
-        "QueueCloseSummary(queue=$queue, processedDuringClose=$processedDuringClose, abandoned=$abandoned)"
+        "QueueCloseSummary(queue=$queue, processedDuringClose=$processedDuringClose, saved=$saved, abandoned=$abandoned)"
 }

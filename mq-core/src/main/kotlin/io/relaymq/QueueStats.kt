@@ -5,7 +5,7 @@ package io.relaymq
  *
  * Counters are read one after another without stopping the queue, so under load the figures are
  * individually exact but not one atomic snapshot. Once the queue is idle they add up:
- * `published == succeeded + failed + abandoned + pending + inFlight`.
+ * `published == succeeded + failed + abandoned + saved + pending + inFlight`.
  */
 public class QueueStats internal constructor(
     /** The queue's name. */
@@ -20,8 +20,10 @@ public class QueueStats internal constructor(
     @get:JvmName("succeeded") public val succeeded: Long,
     /** Messages whose handler threw (or whose async stage failed). */
     @get:JvmName("failed") public val failed: Long,
-    /** Messages given up at the close deadline, delivered or not; see [CloseSummary]. */
+    /** Messages given up at close, delivered or not, and not saved; see [CloseSummary]. */
     @get:JvmName("abandoned") public val abandoned: Long,
+    /** Messages written to the snapshot at close instead of being processed. */
+    @get:JvmName("saved") public val saved: Long,
     /** Messages accepted and not yet handed to a handler. */
     @get:JvmName("pending") public val pending: Long,
     /** Messages handed to a handler whose handler has not finished yet. */
@@ -29,5 +31,5 @@ public class QueueStats internal constructor(
 ) {
     override fun toString(): String =
         "QueueStats(queue=$queue, concurrency=$concurrency, published=$published, delivered=$delivered, " +
-            "succeeded=$succeeded, failed=$failed, abandoned=$abandoned, pending=$pending, inFlight=$inFlight)"
+            "succeeded=$succeeded, failed=$failed, abandoned=$abandoned, saved=$saved, pending=$pending, inFlight=$inFlight)"
 }

@@ -3,6 +3,7 @@ package io.relaymq.internal
 import io.github.oshai.kotlinlogging.KotlinLogging
 import io.relaymq.BusClosedException
 import io.relaymq.Message
+import io.relaymq.MessageCodec
 import io.relaymq.QueueStats
 import kotlinx.coroutines.CompletableJob
 import kotlinx.coroutines.CoroutineName
@@ -12,6 +13,7 @@ import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.currentCoroutineContext
 import kotlinx.coroutines.ensureActive
 import kotlinx.coroutines.job
+import kotlinx.coroutines.joinAll
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withTimeoutOrNull
 import java.util.concurrent.atomic.AtomicLong
@@ -52,16 +54,31 @@ internal class QueueEngine<T>(
     private val consumerContext: CoroutineContext,
     private val transport: MessageTransport<T>,
     private val idleWatch: IdleWatch,
+    /** Where the queue's snapshot lives, with the codec its payloads cross the disk with; `null`: memory only. */
+    private val snapshots: SnapshotStore?,
+    private val codec: MessageCodec<T>?,
 ) {
     @Volatile private var origin = QueueOrigin(name, System.currentTimeMillis())
     private val sequence = AtomicLong()
     private val refused = AtomicLong()
 
-    // Written once, by the closing coroutine, in abandonRemaining().
+    // Written once, by the closing coroutine, in settle().
     @Volatile private var abandonedPending = 0L
     @Volatile private var abandonedInFlight = 0L
+    @Volatile private var savedPending = 0L
+    @Volatile private var savedInFlight = 0L
+
+    // Restored from a snapshot at registration; written before the queue is visible to anyone.
+    private var idBase = 0L
+    private var restoredCount = 0L
+    private var restoredMaxId = 0L
+    private val restoredRemaining = AtomicLong()
+
+    /** Set by a snapshot close: consumers finish their current message and take no more. */
+    @Volatile private var stopTaking = false
 
     private val slots = Array(concurrency) { ConsumerSlot<T>() }
+    private val consumerJobs = ArrayList<Job>(concurrency)
     private val whenEmpty: () -> Unit = idleWatch::onProgress
     private lateinit var queueJob: CompletableJob
     private lateinit var queueScope: CoroutineScope
@@ -73,6 +90,12 @@ internal class QueueEngine<T>(
             throw IllegalArgumentException(
                 "Queue '$name' takes ${payloadType.name} payloads, but got a ${data.javaClass.name}. " +
                     "Publish a ${payloadType.simpleName} or register a queue for this type.",
+            )
+        }
+        if (codec != null && !codec.canEncode(data)) {
+            throw IllegalArgumentException(
+                "Queue '$name' saves pending messages to snapshots with $codec, which cannot encode a " +
+                    "${data.javaClass.name}. Publish a payload it can encode, or register the queue with a codec for this type.",
             )
         }
         val id = sequence.incrementAndGet()
@@ -95,6 +118,26 @@ internal class QueueEngine<T>(
         )
     }
 
+    /**
+     * Puts the messages of a restored snapshot back, first and in their order, with their ids; the
+     * sequence continues after the highest. Called at registration, before anyone can publish.
+     */
+    fun restore(restored: List<Pair<SnapshotRecord, T>>) {
+        if (restored.isEmpty()) return
+        for ((record, payload) in restored) {
+            val offset = origin.offsetOf(record.publishedAtMillis)
+            val base = if (offset == QueueOrigin.DOES_NOT_FIT) QueueOrigin(name, record.publishedAtMillis) else origin
+            val message = Message(record.id, base, payload, if (offset == QueueOrigin.DOES_NOT_FIT) 0 else offset)
+            check(transport.offer(message)) { "queue '$name' refused a restored message before it started" }
+        }
+        restoredMaxId = restored.last().first.id
+        idBase = restoredMaxId
+        sequence.set(restoredMaxId)
+        restoredCount = restored.size.toLong()
+        restoredRemaining.set(restoredCount)
+        logger.info { "Queue '$name': restored ${restored.size} message(s) from its snapshot, ids up to $restoredMaxId" }
+    }
+
     /** Starts the relay as a child of [scope]. Called once, at registration. */
     fun startRelay(scope: CoroutineScope) {
         queueJob = SupervisorJob(scope.coroutineContext.job)
@@ -105,7 +148,7 @@ internal class QueueEngine<T>(
     /** Starts the consumers. Called once, at `start()` (or at registration when already started). */
     fun startConsumers() {
         for (i in slots.indices) {
-            queueScope.launch(consumerContext + CoroutineName("relaymq-$name-$i")) { consume(slots[i]) }
+            consumerJobs += queueScope.launch(consumerContext + CoroutineName("relaymq-$name-$i")) { consume(slots[i]) }
         }
     }
 
@@ -122,12 +165,30 @@ internal class QueueEngine<T>(
     }
 
     /**
-     * Cancels the relay and the consumers, waits up to [grace] for handlers to react, and takes
-     * ownership of every message not yet processed. Returns them in id order, already counted as
-     * abandoned. A handler still running after [grace] (blocking and deaf to interrupts) keeps its
-     * thread, but its message is reported here and its late outcome is ignored.
+     * Consumers finish the message they are handling and take no more (the relay keeps its messages).
+     * For a close that saves pending messages to a snapshot.
      */
-    suspend fun abandonRemaining(grace: Duration): List<Message<T>> {
+    fun stopTaking() {
+        stopTaking = true
+        // Consumers waiting on an empty queue would never look at the flag: cancel those. One that just
+        // took a message before the cancel keeps it in its slot, where it is processed or taken over
+        // by takeRemaining(); none is lost.
+        for (i in slots.indices) if (slots[i].current == null) consumerJobs.getOrNull(i)?.cancel()
+    }
+
+    /** Suspends until every consumer has stopped. Cancellation: only the waiting is cancelled. */
+    suspend fun awaitConsumers() {
+        consumerJobs.joinAll()
+    }
+
+    /**
+     * Cancels the relay and the consumers (interrupting blocking handlers), waits up to [grace] for
+     * handlers to react, and takes ownership of every message not yet processed: those whose handler
+     * was cancelled and those still queued. Count them with [settle]. A handler still running after
+     * [grace] (blocking and deaf to interrupts) keeps its thread, but its message is taken here and its
+     * late outcome is ignored.
+     */
+    suspend fun takeRemaining(grace: Duration): Remaining<T> {
         queueJob.cancel()
         for (slot in slots) slot.interruptIfBlocked()
         // The relay only ever suspends, so it reacts to cancellation promptly; joining it makes its
@@ -136,19 +197,42 @@ internal class QueueEngine<T>(
         withTimeoutOrNull(grace) { queueJob.join() }
         val inFlight = slots.mapNotNull { it.claim() }
         val inFlightIds = inFlight.mapTo(HashSet()) { it.id }
-        val undelivered = transport.drainUndelivered()
+        val pending = transport.drainUndelivered()
             .filter { it.id !in inFlightIds }
             .distinctBy { it.id }
-        abandonedInFlight += inFlight.size
-        abandonedPending += undelivered.size
+        return Remaining(inFlight, pending)
+    }
+
+    /** Counts [remaining] as saved to the snapshot or, when [saved] is false, as abandoned. */
+    fun settle(remaining: Remaining<T>, saved: Boolean) {
+        if (saved) {
+            savedInFlight += remaining.inFlight.size
+            savedPending += remaining.pending.size
+        } else {
+            abandonedInFlight += remaining.inFlight.size
+            abandonedPending += remaining.pending.size
+        }
         idleWatch.onProgress()
-        return (inFlight + undelivered).sortedBy { it.id }
+    }
+
+    /** [settle] for a [Remaining] whose type parameter the caller does not know. */
+    @Suppress("UNCHECKED_CAST")
+    fun settleAny(remaining: Remaining<*>, saved: Boolean): Unit = settle(remaining as Remaining<T>, saved)
+
+    /** The queue's snapshot codec, when the bus persists. */
+    fun codec(): MessageCodec<T>? = codec
+
+    /** Messages whose handler did not finish when close gave up on them, and messages still queued. */
+    class Remaining<T>(val inFlight: List<Message<T>>, val pending: List<Message<T>>) {
+        /** Every remaining message, in id (that is, queue) order. */
+        val all: List<Message<T>> by lazy { (inFlight + pending).sortedBy { it.id } }
     }
 
     private suspend fun consume(slot: ConsumerSlot<T>) {
         val job = currentCoroutineContext().job // looked up once: a context lookup walks the whole context
         while (true) {
             job.ensureActive()
+            if (stopTaking) return
             // poll() first: take() is a suspend call and allocates a continuation on every call.
             val message = transport.poll() ?: transport.take(whenEmpty) ?: return
             slot.begin(message)
@@ -180,17 +264,22 @@ internal class QueueEngine<T>(
                 slot.countFailure()
                 logger.warn(failure) { "Handler of queue '$name' failed on message ${message.id}; the queue carries on" }
             }
+            if (message.id <= restoredMaxId && restoredRemaining.decrementAndGet() == 0L) {
+                // Every restored message is processed: the snapshot is no longer needed (issue: a crash
+                // before this point restores them again, hence at-least-once after a restore).
+                snapshots?.delete(name)
+            }
         }
     }
 
     /** `true` when [thread] is running one of this queue's blocking handlers right now. */
     fun isHandlerThread(thread: Thread): Boolean = slots.any { it.isBlockedOn(thread) }
 
-    private fun published(): Long = sequence.get() - refused.get()
+    private fun published(): Long = sequence.get() - idBase - refused.get() + restoredCount
 
-    /** `true` when every accepted message was processed or abandoned (never early; see class KDoc). */
+    /** `true` when every accepted message was processed, saved or abandoned (never early; see class KDoc). */
     fun isSettled(): Boolean {
-        var done = abandonedPending + abandonedInFlight
+        var done = abandonedPending + abandonedInFlight + savedPending + savedInFlight
         for (slot in slots) done += slot.succeeded + slot.failed
         return done >= published()
     }
@@ -199,8 +288,8 @@ internal class QueueEngine<T>(
     fun processed(): Long = slots.sumOf { it.succeeded + it.failed }
 
     fun stats(): QueueStats {
-        val abandonedPending = abandonedPending
-        val abandonedInFlight = abandonedInFlight
+        val abandonedPending = abandonedPending + savedPending
+        val abandonedInFlight = abandonedInFlight + savedInFlight
         var succeeded = 0L
         var failed = 0L
         var busy = 0L
@@ -218,7 +307,8 @@ internal class QueueEngine<T>(
             delivered = delivered,
             succeeded = succeeded,
             failed = failed,
-            abandoned = abandonedPending + abandonedInFlight,
+            abandoned = this.abandonedPending + this.abandonedInFlight,
+            saved = savedPending + savedInFlight,
             pending = (published - delivered - abandonedPending).coerceAtLeast(0),
             inFlight = busy,
         )

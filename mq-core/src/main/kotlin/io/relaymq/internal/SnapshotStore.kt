@@ -1,0 +1,203 @@
+package io.relaymq.internal
+
+import io.github.oshai.kotlinlogging.KotlinLogging
+import io.relaymq.Message
+import io.relaymq.MessageCodec
+import io.relaymq.SnapshotException
+import java.io.IOException
+import java.nio.channels.FileChannel
+import java.nio.channels.FileLock
+import java.nio.channels.OverlappingFileLockException
+import java.nio.file.Files
+import java.nio.file.Path
+import java.nio.file.StandardOpenOption
+import java.nio.file.attribute.PosixFilePermissions
+import java.time.Instant
+import java.time.ZoneOffset
+import java.time.format.DateTimeFormatter
+import java.util.UUID
+
+private val logger = KotlinLogging.logger {}
+
+/**
+ * One bus's snapshot directory: the lock that keeps other buses out, reading (with quarantine of
+ * corrupt files) and atomic writing of per-queue snapshot files. The format is in [SnapshotFormat],
+ * file names in [QueueFileNames].
+ *
+ * Writing a snapshot: encode into a new temp file in the same directory (owner-only permissions),
+ * flush and fsync it, atomically rename it over the queue's snapshot, fsync the directory. A crash at
+ * any point leaves either the old snapshot or the new one, never a mix; a failure leaves the old one
+ * and deletes the temp file. Leftover temp files of a crashed writer are removed when the directory is
+ * next opened.
+ */
+internal class SnapshotStore(
+    val directory: Path,
+    private val strict: Boolean,
+    private val fs: SnapshotFileSystem = SnapshotFileSystem.Default,
+) : AutoCloseable {
+    private var lockChannel: FileChannel? = null // guarded by this
+    private var lock: FileLock? = null // guarded by this
+
+    /** Takes the directory lock (creating the directory if needed) and clears leftover temp files. Idempotent. */
+    @Synchronized
+    fun open() {
+        if (lock != null) return
+        try {
+            if (!Files.isDirectory(directory)) {
+                if (posix(directory.toAbsolutePath().parent ?: directory)) {
+                    Files.createDirectories(directory, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")))
+                } else {
+                    Files.createDirectories(directory)
+                }
+            }
+            val channel = FileChannel.open(directory.resolve(LOCK_FILE), StandardOpenOption.CREATE, StandardOpenOption.WRITE)
+            val acquired = try {
+                channel.tryLock()
+            } catch (e: OverlappingFileLockException) {
+                null
+            }
+            if (acquired == null) {
+                channel.close()
+                throw SnapshotException(
+                    "Snapshot directory $directory is in use by another RelayMQ bus (in this process or another). " +
+                        "Give each bus its own directory, or close the other bus first.",
+                )
+            }
+            lockChannel = channel
+            lock = acquired
+            Files.list(directory).use { files ->
+                files.filter { it.fileName.toString().contains(TEMP_MARK) }.forEach {
+                    logger.info { "Removing leftover temp file $it of an interrupted snapshot write" }
+                    Files.deleteIfExists(it)
+                }
+            }
+        } catch (e: IOException) {
+            throw SnapshotException("Cannot use snapshot directory $directory: $e", e)
+        }
+    }
+
+    fun fileFor(queue: String): Path = directory.resolve(QueueFileNames.fileName(queue))
+
+    /**
+     * The queue's snapshot, decoded with [codec], or `null` when there is none. A corrupt or
+     * undecodable file is moved aside and logged (the queue starts without it), or with `strict`
+     * left in place and reported by throwing [SnapshotException].
+     */
+    @Synchronized
+    fun <T> read(queue: String, codec: MessageCodec<T>): List<Pair<SnapshotRecord, T>>? {
+        val file = fileFor(queue)
+        if (!Files.exists(file)) return null
+        return try {
+            val snapshot = Files.newInputStream(file).buffered(64 * 1024).use { SnapshotFormat.read(it, Files.size(file)) }
+            if (snapshot.queueName != queue) {
+                throw CorruptSnapshotException("the file belongs to queue '${snapshot.queueName}'")
+            }
+            snapshot.records.map { record ->
+                val payload = try {
+                    codec.decode(record.payload)
+                } catch (e: Exception) {
+                    throw CorruptSnapshotException("$codec cannot decode message ${record.id}: $e", e)
+                }
+                record to payload
+            }
+        } catch (e: IOException) {
+            reject(queue, file, e)
+            null
+        }
+    }
+
+    private fun reject(queue: String, file: Path, cause: IOException) {
+        if (strict) {
+            throw SnapshotException(
+                "Snapshot of queue '$queue' at $file cannot be restored (${cause.message}); it was left in place. " +
+                    "Inspect or remove it, or start without strict snapshots to continue without it.",
+                cause,
+            )
+        }
+        val stamp = DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss.SSS'Z'").withZone(ZoneOffset.UTC).format(Instant.now())
+        val aside = file.resolveSibling("${file.fileName}.corrupt-$stamp")
+        try {
+            Files.move(file, aside)
+            logger.error(cause) {
+                "Snapshot of queue '$queue' is corrupt (${cause.message}); moved aside to $aside, never deleted. " +
+                    "The queue starts without it."
+            }
+        } catch (e: IOException) {
+            logger.error(cause) { "Snapshot of queue '$queue' at $file is corrupt (${cause.message}) and could not be moved aside: $e" }
+        }
+    }
+
+    /**
+     * Replaces the queue's snapshot with [messages] (in id order), or deletes it when [messages] is
+     * empty. Returns how many were written.
+     * @throws IOException when the write fails; the previous snapshot is then untouched.
+     */
+    @Synchronized
+    fun <T> write(queue: String, codec: MessageCodec<T>, messages: List<Message<T>>): Int {
+        val target = fileFor(queue)
+        if (messages.isEmpty()) {
+            Files.deleteIfExists(target)
+            return 0
+        }
+        val temp = directory.resolve("${target.fileName}$TEMP_MARK${UUID.randomUUID()}")
+        try {
+            fs.create(temp).use { sink ->
+                SnapshotFormat.write(
+                    sink.stream,
+                    queue,
+                    System.currentTimeMillis(),
+                    messages.asSequence().map { SnapshotRecord(it.id, it.publishedAtMillis, codec.encode(it.data)) },
+                )
+                sink.force()
+            }
+            fs.moveAtomically(temp, target)
+            fs.forceDirectory(directory)
+            return messages.size
+        } catch (e: Exception) {
+            try {
+                Files.deleteIfExists(temp)
+            } catch (suppressed: IOException) {
+                e.addSuppressed(suppressed)
+            }
+            throw if (e is IOException) e else IOException("encoding the snapshot of queue '$queue' failed: $e", e)
+        }
+    }
+
+    /** Deletes the queue's snapshot once every restored message is processed. */
+    @Synchronized
+    fun delete(queue: String) {
+        try {
+            if (Files.deleteIfExists(fileFor(queue))) logger.info { "Every restored message of queue '$queue' is processed; snapshot removed" }
+        } catch (e: IOException) {
+            logger.warn(e) { "Could not remove the processed snapshot of queue '$queue'" }
+        }
+    }
+
+    /** Snapshot files in the directory that belong to none of [registered] (left untouched). */
+    fun orphans(registered: Collection<String>): List<Path> {
+        val known = registered.mapTo(HashSet()) { QueueFileNames.fileName(it) }
+        return Files.list(directory).use { files ->
+            files.filter {
+                val name = it.fileName.toString()
+                name.startsWith(QueueFileNames.PREFIX) && name.endsWith(QueueFileNames.SUFFIX) && name !in known
+            }.toList()
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        try {
+            lock?.release()
+            lockChannel?.close()
+        } catch (e: IOException) {
+            logger.warn(e) { "Could not release the lock of snapshot directory $directory" }
+        }
+        lock = null
+        lockChannel = null
+    }
+
+    companion object {
+        const val LOCK_FILE: String = ".relaymq.lock"
+        const val TEMP_MARK: String = ".tmp-"
+    }
+}

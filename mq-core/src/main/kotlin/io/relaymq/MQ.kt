@@ -310,6 +310,12 @@ public class MQ internal constructor(
      * 3. At the deadline, running handlers are cancelled (Java blocking handlers are interrupted) and
      *    every message not processed by then is counted and logged as abandoned.
      *
+     * With a [snapshotDirectory], unprocessed messages are saved instead of abandoned, and with
+     * [ShutdownMode.SNAPSHOT_IMMEDIATELY] (the default) step 2 only lets handlers already running
+     * finish: everything still queued goes straight to the snapshot. Each queue's snapshot replaces
+     * the previous one atomically. If a write fails, that queue's messages are logged as not saved,
+     * the previous snapshot stays, and this function throws [SnapshotException] carrying the summary.
+     *
      * Cancellation: cancelling the caller stops only its waiting; the close carries on to the end.
      *
      * @throws IllegalStateException when called from one of this bus's own handlers (it would wait
@@ -343,7 +349,9 @@ public class MQ internal constructor(
 
     private fun beginClose(): Deferred<CloseSummary> = synchronized(lock) {
         closing?.let { return it }
-        if (state == State.NEW) startLocked()
+        // A bus that never started drains on close, unless it saves to a snapshot straight away: then
+        // its consumers are never started and everything it holds goes to the snapshot.
+        if (state == State.NEW && !(snapshots != null && shutdownMode == ShutdownMode.SNAPSHOT_IMMEDIATELY)) startLocked()
         state = State.CLOSING
         val queues = registrationOrder.toList()
         for (engine in queues) engine.closeForPublishing()
@@ -425,6 +433,16 @@ public class MQ internal constructor(
     private fun writeSnapshot(store: SnapshotStore, engine: QueueEngine<*>, messages: List<Message<*>>): Int {
         val typed = engine as QueueEngine<Any?>
         return store.write(engine.name, typed.codec()!!, messages as List<Message<Any?>>)
+    }
+
+    /**
+     * Test support: dies like a killed process would. Cancels everything without saving anything and
+     * releases the snapshot directory lock (as the operating system does when a process dies).
+     */
+    internal fun crashForTesting() {
+        synchronized(lock) { state = State.CLOSED }
+        supervisor.cancel()
+        snapshots?.close()
     }
 
     private fun describeIds(messages: List<Message<*>>): String {

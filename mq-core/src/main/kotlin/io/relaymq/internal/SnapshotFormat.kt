@@ -128,10 +128,10 @@ internal object SnapshotFormat {
 
         try {
             val headerCrc = CRC32C()
-            need(14, "header")
-            val fixed = ByteArray(14)
+            need(16, "header")
+            val fixed = ByteArray(16)
             data.readFully(fixed)
-            position += 14
+            position += 16
             headerCrc.update(fixed)
             val magic = getInt(fixed, 0)
             if (magic != MAGIC) throw CorruptSnapshotException("not a RelayMQ snapshot (magic ${"%08x".format(magic)})")
@@ -187,6 +187,9 @@ internal object SnapshotFormat {
             return Snapshot(String(name, StandardCharsets.UTF_8), createdAt, records)
         } catch (e: EOFException) {
             throw CorruptSnapshotException("truncated at offset $position", e)
+        } catch (e: RuntimeException) {
+            // Belt and braces: whatever the bytes, a bad file is reported as corrupt, never as a crash.
+            throw CorruptSnapshotException("unreadable at offset $position: $e", e)
         }
     }
 

@@ -1,0 +1,29 @@
+package io.relaymq.internal
+
+import io.relaymq.MessageCodec
+import java.nio.file.Path
+
+/** The child process of [SnapshotCrashSpec]: rewrites one queue's snapshot forever, a new generation each time. */
+object SnapshotWriterChild {
+    const val QUEUE: String = "crash"
+
+    /** Generations differ in size, so a mix of two would show in the record count too. */
+    fun sizeOf(generation: Int): Int = 20_000 + (generation % 7) * 1_000
+
+    @JvmStatic
+    fun main(args: Array<String>) {
+        val store = SnapshotStore(Path.of(args[0]), strict = true)
+        store.open()
+        val origin = QueueOrigin(QUEUE, System.currentTimeMillis())
+        var generation = 0
+        while (true) {
+            val messages = List(sizeOf(generation)) { i -> io.relaymq.Message(i + 1L, origin, "$generation:$i", 0) }
+            store.write(QUEUE, MessageCodec.utf8(), messages)
+            if (generation == 0) {
+                println("ready")
+                System.out.flush()
+            }
+            generation++
+        }
+    }
+}

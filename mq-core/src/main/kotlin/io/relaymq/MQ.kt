@@ -21,9 +21,13 @@ import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.currentCoroutineContext
 import kotlinx.coroutines.future.asCompletableFuture
 import kotlinx.coroutines.future.await
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.withTimeout
 import kotlinx.coroutines.withTimeoutOrNull
 import java.nio.file.Path
+import java.util.concurrent.CompletableFuture
 import java.util.concurrent.CompletionException
+import kotlin.coroutines.cancellation.CancellationException
 import java.util.concurrent.ConcurrentHashMap
 import kotlin.coroutines.CoroutineContext
 import kotlin.coroutines.EmptyCoroutineContext
@@ -31,6 +35,10 @@ import kotlin.time.Duration
 import kotlin.time.Duration.Companion.seconds
 
 private val logger = KotlinLogging.logger {}
+
+/** What the non-suspending part of a publish answers when a SUSPEND queue is full; never an id (ids are positive). */
+@PublishedApi
+internal const val NO_ROOM: Long = -1L
 
 /**
  * The RelayMQ registry and engine, Kotlin's front door: named queues, each with its own relay and
@@ -146,34 +154,60 @@ public class MQ internal constructor(
         codec: MessageCodec<T>? = null,
         noinline handler: suspend (Message<T>) -> Unit,
     ) {
-        registerQueue(name, concurrency, T::class.javaObjectType, codec, handler)
+        require(concurrency >= 1) { "Queue '$name': concurrency must be at least 1, was $concurrency" }
+        registerQueue(name, QueueOptions(concurrency = concurrency), T::class.javaObjectType, codec, handler)
     }
 
     /**
-     * Registers a queue for payloads of [type]; the non-reified form of the function above, for generic
-     * code. Same rules and exceptions.
+     * Registers a queue with [options] (capacity, overflow policy, drop listener, concurrency); otherwise
+     * as the function above.
+     */
+    public inline fun <reified T : Any> registerQueue(
+        name: String,
+        options: QueueOptions,
+        codec: MessageCodec<T>? = null,
+        noinline handler: suspend (Message<T>) -> Unit,
+    ) {
+        registerQueue(name, options, T::class.javaObjectType, codec, handler)
+    }
+
+    /**
+     * Registers a queue whose handler returns a result of type [R], for [request]; [publish] to it works
+     * too (the result is then discarded). Otherwise as [registerQueue].
+     */
+    public inline fun <reified T : Any, R> registerReplyingQueue(
+        name: String,
+        options: QueueOptions = QueueOptions(),
+        codec: MessageCodec<T>? = null,
+        noinline handler: suspend (Message<T>) -> R,
+    ) {
+        registerQueue(name, options, T::class.javaObjectType, codec, handler)
+    }
+
+    /**
+     * Registers a queue for payloads of [type]; the non-reified form of the functions above, for generic
+     * code. The handler's return value is the result a [request] receives. Same rules and exceptions.
      */
     public fun <T : Any> registerQueue(
         name: String,
-        concurrency: Int,
+        options: QueueOptions,
         type: Class<T>,
         codec: MessageCodec<T>?,
-        handler: suspend (Message<T>) -> Unit,
+        handler: suspend (Message<T>) -> Any?,
     ) {
-        register(name, concurrency, type, codec, handler, blocking = false, EmptyCoroutineContext)
+        register(name, options, type, codec, handler, blocking = false) { EmptyCoroutineContext }
     }
 
     internal fun <T> register(
         name: String,
-        concurrency: Int,
+        options: QueueOptions,
         type: Class<*>?,
         codec: MessageCodec<T>?,
-        handler: suspend (Message<T>) -> Unit,
+        handler: suspend (Message<T>) -> Any?,
         blocking: Boolean,
-        consumerContext: CoroutineContext,
+        consumerContext: (Int) -> CoroutineContext,
     ) {
         require(name.isNotBlank()) { "Queue name must not be blank, was '$name'" }
-        require(concurrency >= 1) { "Queue '$name': concurrency must be at least 1, was $concurrency" }
         val persistCodec = if (snapshots != null) codecFor(name, type, codec) else null
         synchronized(lock) {
             if (state == State.CLOSING || state == State.CLOSED) {
@@ -188,11 +222,11 @@ public class MQ internal constructor(
             }
             val engine = QueueEngine(
                 name = name,
-                concurrency = concurrency,
+                options = options,
                 payloadType = type,
                 handler = handler,
                 blocking = blocking,
-                consumerContext = consumerContext + handlerMarker,
+                consumerContext = { n -> consumerContext(n) + handlerMarker },
                 transport = ChannelRelay(name, outboxCapacity = OUTBOX_CAPACITY),
                 idleWatch = idleWatch,
                 snapshots = snapshots,
@@ -204,7 +238,7 @@ public class MQ internal constructor(
             registrationOrder.add(engine)
             if (state == State.RUNNING) engine.startConsumers()
         }
-        logger.debug { "Registered queue '$name' with concurrency $concurrency" }
+        logger.debug { "Registered queue '$name' with $options" }
     }
 
     @Suppress("UNCHECKED_CAST")
@@ -264,12 +298,87 @@ public class MQ internal constructor(
      * @throws IllegalArgumentException if [data] is not of the queue's payload type.
      * @throws BusClosedException if the bus is closing or closed (the message is not accepted).
      */
-    @Suppress("REDUNDANT_INLINE_SUSPEND_FUNCTION_TYPE", "NOTHING_TO_INLINE")
-    public suspend inline fun publish(queue: String, data: Any): Long = offer(queue, data)
+    @Suppress("NOTHING_TO_INLINE")
+    public suspend inline fun publish(queue: String, data: Any): Long {
+        val id = offer(queue, data)
+        return if (id != NO_ROOM) id else publishWhenRoom(queue, data)
+    }
 
-    /** Non-suspending publish (the Java facade, and [publish]'s body); same contract as [publish]. */
+    /** Non-suspending part of [publish]: the id, or [NO_ROOM] when a SUSPEND queue is full. */
     @PublishedApi
-    internal fun offer(queue: String, data: Any): Long = engine(queue).publish(data)
+    internal fun offer(queue: String, data: Any): Long = engine(queue).tryPublish(data, null)
+
+    /** Suspending part of [publish], for a full SUSPEND queue. */
+    @PublishedApi
+    internal suspend fun publishWhenRoom(queue: String, data: Any): Long = engine(queue).publishSuspending(data, null)
+
+    /**
+     * Publishes [data] to [queue] and waits for its handler to finish: returns what the handler returned
+     * (`Unit` for queues registered with [registerQueue]) or throws what it threw. The two stages of one
+     * publish: acceptance (as [publish], including waiting for room) and completion.
+     *
+     * Cancellation or [timeout] before a consumer took the message *withdraws* it: it is never handled
+     * (counted in [QueueStats.withdrawn]). After that, the handler runs to its end and only the waiting
+     * stops. A message dropped by its queue's overflow policy, or not processed because the bus closed,
+     * fails with [MessageDroppedException].
+     *
+     * @throws kotlinx.coroutines.TimeoutCancellationException when [timeout] elapses first.
+     * @throws QueueFullException, UnknownQueueException, IllegalArgumentException, BusClosedException as [publish].
+     */
+    public suspend fun <R> request(queue: String, data: Any, timeout: Duration = Duration.INFINITE): R {
+        val engine = engine(queue)
+        val reply = CompletableFuture<Any?>()
+        if (engine.tryPublish(data, reply) == NO_ROOM) engine.publishSuspending(data, reply)
+        val result = if (timeout.isInfinite()) reply.await() else withTimeout(timeout) { reply.await() }
+        @Suppress("UNCHECKED_CAST")
+        return result as R
+    }
+
+    /** For the Java facade: publish, with the future completing on acceptance (after waiting for room). */
+    internal fun publishFuture(queue: String, data: Any, reply: CompletableFuture<Any?>?): CompletableFuture<Long> {
+        val engine = engine(queue)
+        val id = try {
+            engine.tryPublish(data, reply)
+        } catch (e: IllegalStateException) { // BusClosedException, QueueFullException: state, not arguments
+            reply?.completeExceptionally(e)
+            return CompletableFuture.failedFuture(e)
+        }
+        if (id != NO_ROOM) return CompletableFuture.completedFuture(id)
+        val accepted = CompletableFuture<Long>()
+        scope.launch(CoroutineName("relaymq-publish-$queue")) {
+            try {
+                accepted.complete(engine.publishSuspending(data, reply))
+            } catch (e: Throwable) {
+                val failure = if (e is CancellationException) BusClosedException(queue, "The bus closed while the message waited for room; it was not accepted.") else e
+                reply?.completeExceptionally(failure)
+                accepted.completeExceptionally(failure)
+            }
+        }.invokeOnCompletion { cause ->
+            // Never started (the bus scope was already complete): the caller must not wait forever.
+            if (cause != null && !accepted.isDone) {
+                val failure = BusClosedException(queue, "The bus is closed; the message was not accepted.")
+                reply?.completeExceptionally(failure)
+                accepted.completeExceptionally(failure)
+            }
+        }
+        return accepted
+    }
+
+    /**
+     * Pauses [queue]: consumers take nothing new until [resume]; handlers already running finish.
+     * Publishing goes on (within the queue's capacity). Closing the bus resumes it to drain.
+     */
+    public fun pause(queue: String): Unit = engine(queue).pause()
+
+    /** Resumes a paused [queue]. Harmless on a queue that is not paused. */
+    public fun resume(queue: String): Unit = engine(queue).resume()
+
+    /**
+     * Changes how many handlers of [queue] may run at once, while running: growing starts consumers at
+     * once; shrinking lets the surplus consumers finish their current message and stop. No message is
+     * lost or handled twice. @throws IllegalArgumentException if [concurrency] < 1.
+     */
+    public fun setConcurrency(queue: String, concurrency: Int): Unit = engine(queue).setConcurrency(concurrency)
 
     internal fun engine(queue: String): QueueEngine<*> = engines[queue] ?: throw UnknownQueueException(queue)
 

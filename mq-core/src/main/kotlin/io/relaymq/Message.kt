@@ -7,11 +7,11 @@ import java.time.Instant
  * One message of one queue, as a handler sees it.
  *
  * A message is created when [MQ.publish] (or [MessageBus.publish]) accepts a payload and is immutable
- * from then on. Java reads its fields as `id()`, `queue()`, `data()` and `publishedAt()`.
+ * from then on. (Open only for RelayMQ's own use: its constructor is internal.) Java reads its fields as `id()`, `queue()`, `data()` and `publishedAt()`.
  *
  * @param T the payload type the queue was registered with.
  */
-public class Message<T> internal constructor(
+public open class Message<T> internal constructor(
     /**
      * The message's number in its queue: a per-queue sequence that starts at 1. Ids are unique within a
      * queue and increase in the order in which any one producer published; messages of concurrent

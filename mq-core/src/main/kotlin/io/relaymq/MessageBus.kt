@@ -6,6 +6,7 @@ import kotlinx.coroutines.future.await
 import java.nio.file.Path
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.Executor
+import java.util.concurrent.TimeUnit
 import kotlin.coroutines.CoroutineContext
 import kotlin.coroutines.EmptyCoroutineContext
 import kotlin.time.toKotlinDuration
@@ -41,7 +42,7 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
     /**
      * Registers a queue whose [handler] may block; it runs on up to [concurrency] threads at once.
      * Before or after [start]. With a snapshot directory, `String` and `byte[]` payloads are saved with
-     * a built-in codec; other payloads need [registerQueue] with a [MessageCodec].
+     * a built-in codec; other payloads need an overload with a [MessageCodec].
      *
      * @return this bus, for chaining.
      * @throws IllegalArgumentException for a blank name, a name already registered, or concurrency < 1.
@@ -50,41 +51,71 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
      * @throws SnapshotException when the snapshot directory is locked, or (strict) the snapshot corrupt.
      */
     public fun <T> registerQueue(name: String?, concurrency: Int, handler: MessageHandler<T>?): MessageBus =
-        registerBlocking(name, concurrency, null, handler)
+        registerQueue(name, options(name, concurrency), handler)
 
     /**
      * Registers a queue whose [handler] may block, saving its payloads to snapshots with [codec] (used
      * only when the bus has a snapshot directory; payloads the codec cannot take are refused at
      * publish). Otherwise as [registerQueue] without a codec.
-     *
-     * @return this bus, for chaining.
      */
+    public fun <T> registerQueue(name: String?, concurrency: Int, codec: MessageCodec<T>?, handler: MessageHandler<T>?): MessageBus =
+        registerQueue(name, options(name, concurrency), nonNull(codec, "codec"), handler)
+
+    /** Registers a queue with [options] (capacity, overflow policy, drop listener, concurrency). */
+    public fun <T> registerQueue(name: String?, options: QueueOptions?, handler: MessageHandler<T>?): MessageBus {
+        val blocking = nonNull(handler, "MessageHandler of queue '$name'")
+        return registerBlocking(name, options, null) { message: Message<T> -> blocking.handle(message) }
+    }
+
+    /** Registers a queue with [options] and a [codec] for snapshots. */
     public fun <T> registerQueue(
         name: String?,
-        concurrency: Int,
+        options: QueueOptions?,
         codec: MessageCodec<T>?,
         handler: MessageHandler<T>?,
-    ): MessageBus = registerBlocking(name, concurrency, nonNull(codec, "codec"), handler)
+    ): MessageBus {
+        val blocking = nonNull(handler, "MessageHandler of queue '$name'")
+        return registerBlocking(name, options, nonNull(codec, "codec")) { message: Message<T> -> blocking.handle(message) }
+    }
 
-    private fun <T> registerBlocking(name: String?, concurrency: Int, codec: MessageCodec<T>?, handler: MessageHandler<T>?): MessageBus {
+    /**
+     * Registers a queue whose [function] returns a result: [request] returns it through its future. The
+     * function may block, like a [MessageHandler]; [publish] to the queue works too (result discarded).
+     */
+    public fun <T, R> registerReplyingQueue(name: String?, concurrency: Int, function: MessageFunction<T, R>?): MessageBus =
+        registerReplyingQueue(name, options(name, concurrency), function)
+
+    /** [registerReplyingQueue] with [options] (capacity, overflow policy, ...). */
+    public fun <T, R> registerReplyingQueue(name: String?, options: QueueOptions?, function: MessageFunction<T, R>?): MessageBus {
+        val fn = nonNull(function, "MessageFunction of queue '$name'")
+        return registerBlocking(name, options, null) { message: Message<T> -> fn.apply(message) }
+    }
+
+    private fun <T> registerBlocking(
+        name: String?,
+        options: QueueOptions?,
+        codec: MessageCodec<T>?,
+        handler: suspend (Message<T>) -> Any?,
+    ): MessageBus {
         val queueName = nonNull(name, "Queue name")
-        val blockingHandler = nonNull(handler, "MessageHandler of queue '$queueName'")
-        val consumerContext = executorDispatcher ?: Dispatchers.IO.limitedParallelism(concurrency.coerceAtLeast(1))
         mq.register(
             name = queueName,
-            concurrency = concurrency,
+            options = nonNull(options, "options"),
             type = codec?.type(),
             codec = codec,
-            handler = { message -> blockingHandler.handle(message) },
+            handler = handler,
             blocking = true,
-            consumerContext = consumerContext,
+            // Each batch of consumers (at registration, then per resize) gets its own view of the IO pool,
+            // as wide as the batch: together they never exceed the queue's consumer count.
+            consumerContext = { n -> executorDispatcher ?: Dispatchers.IO.limitedParallelism(n) },
         )
         return this
     }
 
     /**
      * Registers a queue whose [handler] starts work and returns a [java.util.concurrent.CompletionStage];
-     * up to [concurrency] stages may be outstanding at once. The handler itself must not block.
+     * up to [concurrency] stages may be outstanding at once. The handler itself must not block. The
+     * stage's value is the result a [request] receives.
      *
      * @return this bus, for chaining.
      * @throws IllegalArgumentException for a blank name, a name already registered, or concurrency < 1.
@@ -93,7 +124,7 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
      * @throws SnapshotException when the snapshot directory is locked, or (strict) the snapshot corrupt.
      */
     public fun <T> registerAsyncQueue(name: String?, concurrency: Int, handler: AsyncMessageHandler<T>?): MessageBus =
-        registerAsync(name, concurrency, null, handler)
+        registerAsync(name, options(name, concurrency), null, handler)
 
     /** [registerAsyncQueue] with a [MessageCodec] for snapshots; see [registerQueue] with a codec. */
     public fun <T> registerAsyncQueue(
@@ -101,14 +132,18 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
         concurrency: Int,
         codec: MessageCodec<T>?,
         handler: AsyncMessageHandler<T>?,
-    ): MessageBus = registerAsync(name, concurrency, nonNull(codec, "codec"), handler)
+    ): MessageBus = registerAsync(name, options(name, concurrency), nonNull(codec, "codec"), handler)
 
-    private fun <T> registerAsync(name: String?, concurrency: Int, codec: MessageCodec<T>?, handler: AsyncMessageHandler<T>?): MessageBus {
+    /** [registerAsyncQueue] with [options] (capacity, overflow policy, ...). */
+    public fun <T> registerAsyncQueue(name: String?, options: QueueOptions?, handler: AsyncMessageHandler<T>?): MessageBus =
+        registerAsync(name, options, null, handler)
+
+    private fun <T> registerAsync(name: String?, options: QueueOptions?, codec: MessageCodec<T>?, handler: AsyncMessageHandler<T>?): MessageBus {
         val queueName = nonNull(name, "Queue name")
         val asyncHandler = nonNull(handler, "AsyncMessageHandler of queue '$queueName'")
         mq.register(
             name = queueName,
-            concurrency = concurrency,
+            options = nonNull(options, "options"),
             type = codec?.type(),
             codec = codec,
             handler = { message: Message<T> ->
@@ -117,7 +152,7 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
                 stage.await()
             },
             blocking = false,
-            consumerContext = EmptyCoroutineContext,
+            consumerContext = { EmptyCoroutineContext },
         )
         return this
     }
@@ -136,25 +171,71 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
      * Publishes [data] to [queue].
      *
      * Argument errors are thrown at once: [NullPointerException] for a null queue name or payload,
-     * [UnknownQueueException] for a queue that is not registered. State errors fail the returned
-     * future: after (or during) [close] it completes exceptionally with [BusClosedException] and the
-     * message is not accepted.
+     * [UnknownQueueException] for a queue that is not registered, [IllegalArgumentException] for a
+     * payload the queue's snapshot codec cannot encode. State errors fail the returned future: during
+     * or after [close], [BusClosedException]; a full queue with [OverflowPolicy.REJECT],
+     * [QueueFullException]. A full queue with [OverflowPolicy.SUSPEND] completes the future once there
+     * is room (no thread waits).
      *
      * @return a future that completes with the message's id once the queue has accepted it.
      */
-    public fun publish(queue: String?, data: Any?): CompletableFuture<Long> {
+    public fun publish(queue: String?, data: Any?): CompletableFuture<Long> =
+        mq.publishFuture(nonNull(queue, "Queue name"), payload(queue, data), null)
+
+    /**
+     * Publishes [data] to [queue] and returns a future of the handler's outcome: the value a
+     * [MessageFunction] or async stage returned (`null` for a [MessageHandler]), or the exception the
+     * handler threw. Errors are reported as by [publish] (state errors fail this future).
+     *
+     * Cancelling the future before a consumer took the message withdraws it: it is never handled. A
+     * message dropped by the overflow policy, or not processed because the bus closed, fails the future
+     * with [MessageDroppedException].
+     */
+    public fun <R> request(queue: String?, data: Any?): CompletableFuture<R> = request(queue, data, null)
+
+    /**
+     * [request] with a [timeout]: the future fails with [java.util.concurrent.TimeoutException] when it
+     * elapses, and the message is withdrawn if no consumer took it yet.
+     */
+    public fun <R> request(queue: String?, data: Any?, timeout: JavaDuration?): CompletableFuture<R> {
         val queueName = nonNull(queue, "Queue name")
-        if (data == null) {
-            throw NullPointerException(
-                "Null payload published to queue '$queue': RelayMQ messages carry data; wrap absence in your own type.",
-            )
-        }
-        val engine = mq.engine(queueName)
-        return try {
-            CompletableFuture.completedFuture(engine.publish(data))
-        } catch (e: BusClosedException) {
-            CompletableFuture.failedFuture(e)
-        }
+        val payload = payload(queueName, data)
+        val reply = CompletableFuture<Any?>()
+        if (timeout != null) reply.orTimeout(timeout.toNanos(), TimeUnit.NANOSECONDS)
+        mq.publishFuture(queueName, payload, reply)
+        @Suppress("UNCHECKED_CAST")
+        return reply as CompletableFuture<R>
+    }
+
+    private fun options(queue: String?, concurrency: Int): QueueOptions {
+        require(concurrency >= 1) { "Queue '$queue': concurrency must be at least 1, was $concurrency" }
+        return QueueOptions(concurrency = concurrency)
+    }
+
+    private fun payload(queue: String?, data: Any?): Any = data ?: throw NullPointerException(
+        "Null payload published to queue '$queue': RelayMQ messages carry data; wrap absence in your own type.",
+    )
+
+    /**
+     * Pauses [queue]: its consumers take nothing new until [resume]; handlers already running finish.
+     * Publishing goes on, within the queue's capacity. Closing the bus resumes it to drain.
+     */
+    public fun pause(queue: String?) {
+        mq.pause(nonNull(queue, "Queue name"))
+    }
+
+    /** Resumes a paused [queue]. */
+    public fun resume(queue: String?) {
+        mq.resume(nonNull(queue, "Queue name"))
+    }
+
+    /**
+     * Changes how many handlers of [queue] may run at once, while running: growing starts consumers at
+     * once, shrinking lets the surplus ones finish their current message and stop. Nothing is lost or
+     * handled twice.
+     */
+    public fun setConcurrency(queue: String?, concurrency: Int) {
+        mq.setConcurrency(nonNull(queue, "Queue name"), concurrency)
     }
 
     /**

@@ -5,12 +5,12 @@ package io.relaymq
  *
  * Counters are read one after another without stopping the queue, so under load the figures are
  * individually exact but not one atomic snapshot. Once the queue is idle they add up:
- * `published == succeeded + failed + abandoned + saved + pending + inFlight`.
+ * `published == succeeded + failed + dropped + withdrawn + abandoned + saved + pending + inFlight`.
  */
 public class QueueStats internal constructor(
     /** The queue's name. */
     @get:JvmName("queue") public val queue: String,
-    /** How many handlers may run at once for this queue. */
+    /** How many handlers may run at once for this queue (its current concurrency). */
     @get:JvmName("concurrency") public val concurrency: Int,
     /** Messages accepted by `publish` (refused publishes are not counted). */
     @get:JvmName("published") public val published: Long,
@@ -28,8 +28,19 @@ public class QueueStats internal constructor(
     @get:JvmName("pending") public val pending: Long,
     /** Messages handed to a handler whose handler has not finished yet. */
     @get:JvmName("inFlight") public val inFlight: Long,
+    /** Publishes refused because the queue was full ([OverflowPolicy.REJECT]); not counted in [published]. */
+    @get:JvmName("rejected") public val rejected: Long,
+    /** Messages dropped by [OverflowPolicy.DROP_OLDEST] or [OverflowPolicy.DROP_NEWEST]. */
+    @get:JvmName("dropped") public val dropped: Long,
+    /** Requests withdrawn before delivery because their result future was cancelled or timed out. */
+    @get:JvmName("withdrawn") public val withdrawn: Long,
+    /** `true` while the queue is paused. */
+    @get:JvmName("paused") public val paused: Boolean,
+    /** The queue's capacity; [QueueOptions.UNBOUNDED] when unbounded. */
+    @get:JvmName("capacity") public val capacity: Int,
 ) {
     override fun toString(): String =
         "QueueStats(queue=$queue, concurrency=$concurrency, published=$published, delivered=$delivered, " +
-            "succeeded=$succeeded, failed=$failed, abandoned=$abandoned, saved=$saved, pending=$pending, inFlight=$inFlight)"
+            "succeeded=$succeeded, failed=$failed, abandoned=$abandoned, saved=$saved, pending=$pending, inFlight=$inFlight, rejected=$rejected, dropped=$dropped, " +
+            "withdrawn=$withdrawn, paused=$paused, capacity=$capacity)"
 }

@@ -6,6 +6,8 @@ import kotlinx.coroutines.CoroutineName
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.channels.ReceiveChannel
+import kotlinx.coroutines.selects.select
 import kotlinx.coroutines.launch
 import java.util.concurrent.ConcurrentLinkedQueue
 import java.util.concurrent.atomic.AtomicBoolean
@@ -180,25 +182,24 @@ internal class ChannelRelay<T>(
 
     override fun poll(): Message<T>? = outbox.tryReceive().getOrNull()?.let(::counted)
 
-    override suspend fun take(whenEmpty: () -> Unit): Message<T>? {
+    override suspend fun take(whenEmpty: () -> Unit, interrupt: ReceiveChannel<Unit>): Any? {
         val ready = outbox.tryReceive()
-        val message = if (ready.isSuccess) {
-            ready.getOrThrow()
-        } else {
-            if (ready.isClosed) return null
-            // Belt and braces for invariant 5: an empty outbox always wakes a waiting relay.
-            signal()
-            whenEmpty()
-            try {
-                outbox.receive()
-            } catch (e: CancellationException) {
-                throw e
-            } catch (e: Throwable) {
-                // Closed: normally (ClosedReceiveChannelException) or by a failed relay, already logged.
-                return null
-            }
+        if (ready.isSuccess) return counted(ready.getOrThrow())
+        if (ready.isClosed) return null
+        // Belt and braces for invariant 5: an empty outbox always wakes a waiting relay.
+        signal()
+        whenEmpty()
+        // A losing receive clause takes nothing, so being interrupted never loses a message.
+        val next = select<Any?> {
+            outbox.onReceiveCatching { it.getOrNull() }
+            interrupt.onReceive { TakeInterrupted }
         }
-        return counted(message)
+        return if (next is Message<*>) {
+            @Suppress("UNCHECKED_CAST")
+            counted(next as Message<T>)
+        } else {
+            next
+        }
     }
 
     override fun closeForPublishing() {

@@ -3,6 +3,7 @@ package io.relaymq.internal
 import io.relaymq.Message
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Job
+import kotlinx.coroutines.channels.ReceiveChannel
 
 /**
  * What stores and moves one queue's messages between `publish` and the queue's consumers.
@@ -34,12 +35,14 @@ internal interface MessageTransport<T> {
     fun poll(): Message<T>?
 
     /**
-     * The next message for a consumer, or `null` when the transport is closed for publishing and empty.
-     * Calls [whenEmpty] when there is nothing to take right now, before suspending.
-     * Cancellation: if the caller is cancelled, no message is lost; one already taken out for it goes
-     * to [drainUndelivered].
+     * The next message for a consumer; `null` when the transport is closed for publishing and empty;
+     * [TakeInterrupted] when a signal arrived on [interrupt] first (the consumer should look at its
+     * flags: paused, retired, stopping). Calls [whenEmpty] when there is nothing to take right now,
+     * before suspending. An interrupt never loses a message: either a message is returned or none was
+     * taken. Cancellation: if the caller is cancelled, no message is lost; one already taken out for it
+     * goes to [drainUndelivered].
      */
-    suspend fun take(whenEmpty: () -> Unit): Message<T>?
+    suspend fun take(whenEmpty: () -> Unit, interrupt: ReceiveChannel<Unit>): Any?
 
     /** Stops accepting; messages already accepted keep flowing to [take]. Idempotent. */
     fun closeForPublishing()
@@ -50,3 +53,6 @@ internal interface MessageTransport<T> {
      */
     fun drainUndelivered(): List<Message<T>>
 }
+
+/** What [MessageTransport.take] returns when interrupted before a message arrived. */
+internal object TakeInterrupted

@@ -3,7 +3,12 @@ package io.relaymq.internal
 import io.github.oshai.kotlinlogging.KotlinLogging
 import io.relaymq.BusClosedException
 import io.relaymq.Message
+import io.relaymq.NO_ROOM
 import io.relaymq.MessageCodec
+import io.relaymq.MessageDroppedException
+import io.relaymq.OverflowPolicy
+import io.relaymq.QueueFullException
+import io.relaymq.QueueOptions
 import io.relaymq.QueueStats
 import kotlinx.coroutines.CompletableJob
 import kotlinx.coroutines.CoroutineName
@@ -12,11 +17,16 @@ import kotlinx.coroutines.Job
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.currentCoroutineContext
 import kotlinx.coroutines.ensureActive
+import kotlinx.coroutines.flow.MutableStateFlow
+import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.job
 import kotlinx.coroutines.joinAll
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withTimeoutOrNull
+import java.util.concurrent.CompletableFuture
+import java.util.concurrent.CopyOnWriteArrayList
 import java.util.concurrent.atomic.AtomicLong
+import java.util.concurrent.atomic.LongAdder
 import kotlin.coroutines.CoroutineContext
 import kotlin.coroutines.cancellation.CancellationException
 import kotlin.time.Duration
@@ -24,20 +34,30 @@ import kotlin.time.Duration
 private val logger = KotlinLogging.logger {}
 
 /**
- * One registered queue: its id sequence, counters, handler and consumer coroutines, on top of a
- * [MessageTransport] that holds the messages.
+ * One registered queue: its id sequence, counters, capacity, handler and consumer coroutines, on top
+ * of a [MessageTransport] that holds the messages.
  *
  * ## Accounting invariants
- * - Published = ids handed out - publishes refused. An id is taken *before* the message is offered,
- *   and [isSettled] reads completions before it reads that figure, so [isSettled] can be late but never
- *   early: it never reports idle while an accepted message is unfinished.
- * - Each consumer owns one [ConsumerSlot]: the message its handler works on and its own outcome
- *   counters (single writer, no contended atomics on the hot path). Whoever clears the slot's message
- *   with a compare-and-set owns the outcome: the consumer (counts success or failure) or
- *   [abandonRemaining] (counts it abandoned). A handler finishing just as the deadline strikes is
- *   therefore counted exactly once.
+ * - Published = ids handed out - publishes refused (+ restored). An id is taken *before* the message
+ *   is offered, and [isSettled] reads completions before it reads that figure, so [isSettled] can be
+ *   late but never early: it never reports idle while an accepted message is unfinished.
+ * - Every published message ends exactly once as succeeded, failed, dropped, withdrawn, saved or
+ *   abandoned. Each consumer owns one [ConsumerSlot]: the message its handler works on and its own
+ *   outcome counters (single writer, no contended atomics on the hot path). Whoever clears the slot's
+ *   message with a compare-and-set owns the outcome: the consumer (success or failure) or
+ *   [takeRemaining] at close (saved or abandoned).
+ * - Capacity ([gate]) counts messages accepted and not yet taken by a consumer; restored messages do
+ *   not count. A consumer leaves the gate for each message it takes; a dropped or withdrawn message
+ *   leaves it too.
  * - Idle waiters are woken by the consumer that finds the queue empty ([IdleWatch.onProgress] runs
  *   from the transport's `whenEmpty` hook), not once per message.
+ *
+ * ## Consumers
+ * A consumer checks its flags (retired, stopping, paused) before each take, and waits in `take` with
+ * its slot's wake-up channel as an interrupt, so pausing, shrinking and a snapshot close reach idle
+ * consumers without cancelling them (cancellation could strand a message on its way to them).
+ * Growing launches new consumers with new slots; shrinking retires the newest ones, which finish their
+ * current message and stop. Retired slots stay in [slots] for their counters.
  *
  * ## Lifecycle
  * The relay runs from registration on, so messages published before `start()` already wait in the
@@ -45,22 +65,35 @@ private val logger = KotlinLogging.logger {}
  */
 internal class QueueEngine<T>(
     val name: String,
-    val concurrency: Int,
+    options: QueueOptions,
     private val payloadType: Class<*>?,
-    private val handler: suspend (Message<T>) -> Unit,
+    private val handler: suspend (Message<T>) -> Any?,
     /** `true` for handlers that block their thread (Java): they are interrupted at the drain deadline. */
     private val blocking: Boolean,
-    /** Added to each consumer's context: a dispatcher for blocking handlers, markers. */
-    private val consumerContext: CoroutineContext,
+    /** Makes the context for a batch of `n` new consumers: a dispatcher for blocking handlers, markers. */
+    private val consumerContext: (n: Int) -> CoroutineContext,
     private val transport: MessageTransport<T>,
     private val idleWatch: IdleWatch,
     /** Where the queue's snapshot lives, with the codec its payloads cross the disk with; `null`: memory only. */
     private val snapshots: SnapshotStore?,
     private val codec: MessageCodec<T>?,
 ) {
+    private val overflow = options.overflow
+    private val onDrop = options.onDrop
+    private val gate: CapacityGate? = when {
+        !options.isBounded -> null
+        overflow == OverflowPolicy.SUSPEND -> CapacityGate.Suspending(options.capacity)
+        else -> CapacityGate.Counting(options.capacity)
+    }
+
     @Volatile private var origin = QueueOrigin(name, System.currentTimeMillis())
     private val sequence = AtomicLong()
     private val refused = AtomicLong()
+    private val rejected = LongAdder()
+    private val dropped = LongAdder()
+    private val withdrawn = LongAdder()
+    private val dropDebt = AtomicLong() // DROP_OLDEST drops a publisher could not do itself
+    private val dropLog = RateLimitedLog(logger, "Queue '$name'")
 
     // Written once, by the closing coroutine, in settle().
     @Volatile private var abandonedPending = 0L
@@ -76,16 +109,83 @@ internal class QueueEngine<T>(
 
     /** Set by a snapshot close: consumers finish their current message and take no more. */
     @Volatile private var stopTaking = false
+    private val paused = MutableStateFlow(false)
 
-    private val slots = Array(concurrency) { ConsumerSlot<T>() }
-    private val consumerJobs = ArrayList<Job>(concurrency)
+    private val slots = CopyOnWriteArrayList<ConsumerSlot<T>>()
+    private val consumerJobs = CopyOnWriteArrayList<Job>()
+    private val resizeLock = Any()
+    @Volatile private var targetConcurrency = options.concurrency
+    private var started = false // guarded by resizeLock
+
     private val whenEmpty: () -> Unit = idleWatch::onProgress
     private lateinit var queueJob: CompletableJob
     private lateinit var queueScope: CoroutineScope
     private lateinit var relayJob: Job
 
-    /** Accepts [data] and returns its id. Throws [BusClosedException] when closed for publishing. */
-    fun publish(data: Any): Long {
+    init {
+        repeat(options.concurrency) { slots += ConsumerSlot() }
+    }
+
+    // ---------------------------------------------------------------- publishing
+
+    /**
+     * Accepts [data] without waiting and returns its id; [NO_ROOM] when a SUSPEND queue is full (nothing
+     * was accepted: wait with [publishSuspending]). [reply], when given, receives the handler's result.
+     * @throws QueueFullException for a full REJECT queue.
+     * @throws BusClosedException when closed for publishing.
+     */
+    fun tryPublish(data: Any, reply: CompletableFuture<Any?>?): Long {
+        validate(data)
+        val gate = gate
+        if (gate != null && !gate.tryEnter()) {
+            when (overflow) {
+                OverflowPolicy.SUSPEND -> return NO_ROOM
+                OverflowPolicy.REJECT -> {
+                    rejected.increment()
+                    throw QueueFullException(name, gate.capacity)
+                }
+                OverflowPolicy.DROP_NEWEST -> {
+                    val message = newMessage(sequence.incrementAndGet(), data, reply)
+                    drop(message, "DROP_NEWEST: the queue was full")
+                    return message.id
+                }
+                OverflowPolicy.DROP_OLDEST -> {
+                    gate.forceEnter()
+                    val oldest = transport.poll()
+                    if (oldest != null) {
+                        leaveGate(oldest)
+                        drop(oldest, "DROP_OLDEST: a newer message arrived while the queue was full")
+                    } else {
+                        dropDebt.incrementAndGet() // the oldest is still with the relay; a consumer drops it
+                    }
+                }
+            }
+        }
+        return admit(data, reply)
+    }
+
+    /**
+     * Waits for room in a SUSPEND queue, then accepts. Cancellation: nothing is accepted if cancelled.
+     * @throws BusClosedException when the queue closes while waiting (the message is not accepted).
+     */
+    suspend fun publishSuspending(data: Any, reply: CompletableFuture<Any?>?): Long {
+        validate(data)
+        try {
+            gate?.enter()
+        } catch (e: Throwable) {
+            if (e is CancellationException) currentCoroutineContext().ensureActive() // our own cancellation
+            throw closedException() // the gate was closed under us
+        }
+        return admit(data, reply)
+    }
+
+    private fun closedException() = BusClosedException(
+        name,
+        "Queue '$name' refused the message: the bus is closing or closed and accepts no more messages. " +
+            "The message was not accepted; publish before close() or to a new bus.",
+    )
+
+    private fun validate(data: Any) {
         if (payloadType != null && !payloadType.isInstance(data)) {
             throw IllegalArgumentException(
                 "Queue '$name' takes ${payloadType.name} payloads, but got a ${data.javaClass.name}. " +
@@ -98,7 +198,17 @@ internal class QueueEngine<T>(
                     "${data.javaClass.name}. Publish a payload it can encode, or register the queue with a codec for this type.",
             )
         }
-        val id = sequence.incrementAndGet()
+    }
+
+    private fun admit(data: Any, reply: CompletableFuture<Any?>?): Long {
+        val message = newMessage(sequence.incrementAndGet(), data, reply)
+        if (transport.offer(message)) return message.id
+        refused.incrementAndGet()
+        gate?.leave()
+        throw closedException()
+    }
+
+    private fun newMessage(id: Long, data: Any, reply: CompletableFuture<Any?>?): Message<T> {
         val now = System.currentTimeMillis()
         var base = origin
         var offset = base.offsetOf(now)
@@ -109,14 +219,23 @@ internal class QueueEngine<T>(
             offset = 0
         }
         @Suppress("UNCHECKED_CAST")
-        if (transport.offer(Message(id, base, data as T, offset))) return id
-        refused.incrementAndGet()
-        throw BusClosedException(
-            name,
-            "Queue '$name' refused the message: the bus is closing or closed and accepts no more messages. " +
-                "The message was not accepted; publish before close() or to a new bus.",
-        )
+        val payload = data as T
+        return if (reply == null) Message(id, base, payload, offset) else RequestMessage(id, base, payload, offset, reply)
     }
+
+    private fun drop(message: Message<T>, why: String) {
+        dropped.increment()
+        (message as? RequestMessage<T>)?.reply?.completeExceptionally(MessageDroppedException(name, message.id, why))
+        dropLog.warn { "dropped message ${message.id} ($why)" }
+        try {
+            onDrop?.onDrop(message)
+        } catch (e: Exception) {
+            logger.warn(e) { "Drop listener of queue '$name' threw on message ${message.id}" }
+        }
+        finishedUnhandled(message)
+    }
+
+    // ---------------------------------------------------------------- lifecycle
 
     /**
      * Puts the messages of a restored snapshot back, first and in their order, with their ids; the
@@ -147,19 +266,73 @@ internal class QueueEngine<T>(
 
     /** Starts the consumers. Called once, at `start()` (or at registration when already started). */
     fun startConsumers() {
-        for (i in slots.indices) {
-            consumerJobs += queueScope.launch(consumerContext + CoroutineName("relaymq-$name-$i")) { consume(slots[i]) }
+        synchronized(resizeLock) {
+            started = true
+            launchConsumers(slots.filter { !it.retired })
         }
     }
 
-    /** Stops accepting messages; what was accepted keeps flowing to the consumers. */
-    fun closeForPublishing(): Unit = transport.closeForPublishing()
+    private fun launchConsumers(batch: List<ConsumerSlot<T>>) {
+        if (batch.isEmpty()) return
+        val context = consumerContext(batch.size)
+        for (slot in batch) {
+            val index = slots.indexOf(slot)
+            consumerJobs += queueScope.launch(context + CoroutineName("relaymq-$name-$index")) { consume(slot) }
+        }
+    }
+
+    /** How many consumers the queue runs (or will run, before start). */
+    fun concurrency(): Int = targetConcurrency
+
+    /**
+     * Changes the number of consumers: new ones start at once; surplus ones finish their current
+     * message and stop. No message is lost or handled twice.
+     */
+    fun setConcurrency(concurrency: Int) {
+        require(concurrency >= 1) { "Queue '$name': concurrency must be at least 1, was $concurrency" }
+        synchronized(resizeLock) {
+            val active = slots.filter { !it.retired }
+            when {
+                concurrency > active.size -> {
+                    val added = List(concurrency - active.size) { ConsumerSlot<T>() }
+                    slots.addAll(added)
+                    if (started) launchConsumers(added)
+                }
+                concurrency < active.size -> for (slot in active.takeLast(active.size - concurrency)) {
+                    slot.retired = true
+                    slot.wakeup.trySend(Unit)
+                }
+            }
+            targetConcurrency = concurrency
+        }
+        logger.info { "Queue '$name': concurrency is now $concurrency" }
+    }
+
+    /** Consumers take nothing new until [resume]; handlers already running finish. Publishing goes on. */
+    fun pause() {
+        paused.value = true
+        for (slot in slots) slot.wakeup.trySend(Unit)
+    }
+
+    fun resume() {
+        paused.value = false
+    }
+
+    fun isPaused(): Boolean = paused.value
+
+    /** Stops accepting messages (publishers waiting for room fail); what was accepted keeps flowing. */
+    fun closeForPublishing() {
+        transport.closeForPublishing()
+        gate?.close()
+    }
 
     /**
      * Suspends until every accepted message was processed and the consumers stopped. Call after
-     * [closeForPublishing] and [startConsumers]. Cancellation: only the waiting is cancelled.
+     * [closeForPublishing] and [startConsumers]. A paused queue is resumed: close drains.
+     * Cancellation: only the waiting is cancelled.
      */
     suspend fun awaitDrained() {
+        resume()
         queueJob.complete()
         queueJob.join()
     }
@@ -170,10 +343,8 @@ internal class QueueEngine<T>(
      */
     fun stopTaking() {
         stopTaking = true
-        // Consumers waiting on an empty queue would never look at the flag: cancel those. One that just
-        // took a message before the cancel keeps it in its slot, where it is processed or taken over
-        // by takeRemaining(); none is lost.
-        for (i in slots.indices) if (slots[i].current == null) consumerJobs.getOrNull(i)?.cancel()
+        paused.value = false // paused consumers must see the flag too
+        for (slot in slots) slot.wakeup.trySend(Unit)
     }
 
     /** Suspends until every consumer has stopped. Cancellation: only the waiting is cancelled. */
@@ -205,6 +376,10 @@ internal class QueueEngine<T>(
 
     /** Counts [remaining] as saved to the snapshot or, when [saved] is false, as abandoned. */
     fun settle(remaining: Remaining<T>, saved: Boolean) {
+        val why = if (saved) "saved to the snapshot at close; its result is not delivered" else "abandoned at close"
+        for (message in remaining.all) {
+            (message as? RequestMessage<T>)?.reply?.completeExceptionally(MessageDroppedException(name, message.id, why))
+        }
         if (saved) {
             savedInFlight += remaining.inFlight.size
             savedPending += remaining.pending.size
@@ -228,58 +403,108 @@ internal class QueueEngine<T>(
         val all: List<Message<T>> by lazy { (inFlight + pending).sortedBy { it.id } }
     }
 
+    // ---------------------------------------------------------------- consuming
+
     private suspend fun consume(slot: ConsumerSlot<T>) {
         val job = currentCoroutineContext().job // looked up once: a context lookup walks the whole context
         while (true) {
             job.ensureActive()
-            if (stopTaking) return
+            if (slot.retired || stopTaking) return
+            if (paused.value) {
+                paused.first { !it }
+                continue
+            }
             // poll() first: take() is a suspend call and allocates a continuation on every call.
-            val message = transport.poll() ?: transport.take(whenEmpty) ?: return
-            slot.begin(message)
-            var failure: Throwable? = null
-            try {
-                if (blocking) {
-                    slot.enterBlocking()
-                    try {
-                        handler(message)
-                    } finally {
-                        slot.exitBlocking()
-                    }
-                } else {
-                    handler(message)
-                }
-            } catch (e: Throwable) {
-                // Our own cancellation propagates (the message stays in the slot and is abandoned);
-                // a CancellationException the handler made itself (say its own withTimeout) is a failure.
-                if (e is CancellationException) job.ensureActive()
-                failure = e
+            val taken = transport.poll() ?: transport.take(whenEmpty, slot.wakeup) ?: return
+            if (taken === TakeInterrupted) continue
+            @Suppress("UNCHECKED_CAST")
+            val message = taken as Message<T>
+            leaveGate(message)
+            if (dropDebt.get() > 0 && payDropDebt()) {
+                drop(message, "DROP_OLDEST: a newer message arrived while the queue was full")
+                continue
             }
-            // A failure caused by the deadline (an interrupted blocking handler) is an abandonment:
-            // leave the message in the slot for abandonRemaining() to claim.
-            if (failure != null && !job.isActive) return
-            if (!slot.finish(message)) return // claimed by abandonRemaining(): not ours to count
-            if (failure == null) {
-                slot.countSuccess()
-            } else {
-                slot.countFailure()
-                logger.warn(failure) { "Handler of queue '$name' failed on message ${message.id}; the queue carries on" }
+            if (message is RequestMessage<T> && message.reply.isDone) {
+                withdrawn.increment() // its requester gave up (cancelled or timed out) before delivery
+                finishedUnhandled(message)
+                continue
             }
-            if (message.id <= restoredMaxId && restoredRemaining.decrementAndGet() == 0L) {
-                // Every restored message is processed: the snapshot is no longer needed (issue: a crash
-                // before this point restores them again, hence at-least-once after a restore).
-                snapshots?.delete(name)
-            }
+            handle(slot, message, job)
         }
     }
+
+    private suspend fun handle(slot: ConsumerSlot<T>, message: Message<T>, job: Job) {
+        slot.begin(message)
+        var failure: Throwable? = null
+        var result: Any? = null
+        try {
+            if (blocking) {
+                slot.enterBlocking()
+                try {
+                    result = handler(message)
+                } finally {
+                    slot.exitBlocking()
+                }
+            } else {
+                result = handler(message)
+            }
+        } catch (e: Throwable) {
+            // Our own cancellation propagates (the message stays in the slot and is taken at close);
+            // a CancellationException the handler made itself (say its own withTimeout) is a failure.
+            if (e is CancellationException) job.ensureActive()
+            failure = e
+        }
+        // A failure caused by the deadline (an interrupted blocking handler) is not the handler's
+        // outcome: leave the message in the slot for takeRemaining() to claim.
+        if (failure != null && !job.isActive) return
+        if (!slot.finish(message)) return // claimed by takeRemaining(): not ours to count
+        if (failure == null) {
+            slot.countSuccess()
+            (message as? RequestMessage<T>)?.reply?.complete(result)
+        } else {
+            slot.countFailure()
+            (message as? RequestMessage<T>)?.reply?.completeExceptionally(failure)
+            logger.warn(failure) { "Handler of queue '$name' failed on message ${message.id}; the queue carries on" }
+        }
+        finishedRestored(message)
+    }
+
+    private fun payDropDebt(): Boolean {
+        while (true) {
+            val debt = dropDebt.get()
+            if (debt <= 0) return false
+            if (dropDebt.compareAndSet(debt, debt - 1)) return true
+        }
+    }
+
+    private fun leaveGate(message: Message<T>) {
+        if (gate != null && message.id > restoredMaxId) gate.leave()
+    }
+
+    private fun finishedUnhandled(message: Message<T>) {
+        finishedRestored(message)
+    }
+
+    private fun finishedRestored(message: Message<T>) {
+        if (message.id <= restoredMaxId && restoredRemaining.decrementAndGet() == 0L) {
+            // Every restored message is done: the snapshot is no longer needed. A crash before this
+            // point restores them all again, hence at-least-once after a restore.
+            snapshots?.delete(name)
+        }
+    }
+
+    // ---------------------------------------------------------------- observing
 
     /** `true` when [thread] is running one of this queue's blocking handlers right now. */
     fun isHandlerThread(thread: Thread): Boolean = slots.any { it.isBlockedOn(thread) }
 
     private fun published(): Long = sequence.get() - idBase - refused.get() + restoredCount
 
-    /** `true` when every accepted message was processed, saved or abandoned (never early; see class KDoc). */
+    private fun endedUnhandled(): Long = dropped.sum() + withdrawn.sum()
+
+    /** `true` when every accepted message reached its end (never early; see class KDoc). */
     fun isSettled(): Boolean {
-        var done = abandonedPending + abandonedInFlight + savedPending + savedInFlight
+        var done = abandonedPending + abandonedInFlight + savedPending + savedInFlight + endedUnhandled()
         for (slot in slots) done += slot.succeeded + slot.failed
         return done >= published()
     }
@@ -290,6 +515,8 @@ internal class QueueEngine<T>(
     fun stats(): QueueStats {
         val abandonedPending = abandonedPending + savedPending
         val abandonedInFlight = abandonedInFlight + savedInFlight
+        val dropped = dropped.sum()
+        val withdrawn = withdrawn.sum()
         var succeeded = 0L
         var failed = 0L
         var busy = 0L
@@ -302,15 +529,20 @@ internal class QueueEngine<T>(
         val delivered = succeeded + failed + busy + abandonedInFlight
         return QueueStats(
             queue = name,
-            concurrency = concurrency,
+            concurrency = targetConcurrency,
             published = published,
             delivered = delivered,
             succeeded = succeeded,
             failed = failed,
             abandoned = this.abandonedPending + this.abandonedInFlight,
             saved = savedPending + savedInFlight,
-            pending = (published - delivered - abandonedPending).coerceAtLeast(0),
+            pending = (published - delivered - abandonedPending - dropped - withdrawn).coerceAtLeast(0),
             inFlight = busy,
+            rejected = rejected.sum(),
+            dropped = dropped,
+            withdrawn = withdrawn,
+            paused = paused.value,
+            capacity = gate?.capacity ?: QueueOptions.UNBOUNDED,
         )
     }
 }

@@ -7,6 +7,7 @@ import io.relaymq.Message
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.cancelAndJoin
+import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.test.StandardTestDispatcher
 import kotlinx.coroutines.test.runTest
@@ -24,7 +25,7 @@ class ChannelRelaySpec : FunSpec({
             relay.closeForPublishing()
             relay.offer(msg(99)) shouldBe false
             val taken = generateSequence { null }.toMutableList<Long>()
-            while (true) taken += (relay.take {} ?: break).id
+            while (true) taken += ((relay.take({}, Channel()) ?: break) as Message<*>).id
             taken shouldContainExactly (1L..20L).toList()
         }
     }
@@ -39,7 +40,7 @@ class ChannelRelaySpec : FunSpec({
                 (1L..30L).forEach { relay.offer(msg(it)) }
                 val taken = mutableListOf<Long>()
                 val consumer = scope.launch {
-                    repeat(takeCount) { taken += (relay.take {} ?: return@launch).id }
+                    repeat(takeCount) { taken += ((relay.take({}, Channel()) ?: return@launch) as Message<*>).id }
                 }
                 testScheduler.runCurrent()
                 (11L..25L).forEach { relay.offer(msg(it + 100)) }

@@ -4,7 +4,10 @@ import io.relaymq.BusClosedException;
 import io.relaymq.CloseSummary;
 import io.relaymq.Message;
 import io.relaymq.MessageBus;
+import io.relaymq.MessageCodec;
 import io.relaymq.QueueStats;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Locale;
 import java.util.Map;
@@ -18,7 +21,9 @@ import java.util.concurrent.TimeUnit;
 /**
  * The word-enrichment scenario: a request path that must stay fast reads text, and every word it has
  * not seen before is handed to a queue; four consumers call a slow dictionary service in the background.
- * The program prints live progress and closes the bus cleanly, printing the close summary.
+ * The program prints live progress, closes the bus after a few seconds (the lookups still pending are
+ * saved to a snapshot), starts a new bus on the same directory (they are restored and finished), and
+ * prints both close summaries.
  *
  * <p>Run it with {@code mvn -q -pl mq-examples -am package exec:java -DskipTests}.
  */
@@ -37,20 +42,13 @@ public final class WordEnrichmentDemo {
         SlowDictionary dictionary = new SlowDictionary(42);
         Map<String, String> definitions = new ConcurrentHashMap<>();
         Set<String> requested = ConcurrentHashMap.newKeySet();
+        Path snapshots = Files.createTempDirectory("relaymq-demo-snapshots");
         long startNanos = System.nanoTime();
 
-        MessageBus bus = MessageBus.builder()
-            .drainTimeout(Duration.ofSeconds(30))
-            .build();
-        bus.registerQueue("enrich", 4, (Message<String> m) -> definitions.put(m.data(), dictionary.define(m.data())));
+        System.out.println("== Run 1: publish every unknown word, work for 3 s, then close (pending lookups go to " + snapshots + ")");
+        MessageBus bus = newBus(snapshots, dictionary, definitions);
         bus.start();
-
-        ScheduledExecutorService progress = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "progress");
-            t.setDaemon(true);
-            return t;
-        });
-        progress.scheduleAtFixedRate(() -> printProgress(bus.stats("enrich"), startNanos), 0, 500, TimeUnit.MILLISECONDS);
+        ScheduledExecutorService progress = startProgress(bus, startNanos);
 
         // The "request path": each lookup costs a map probe and, for a new word, one publish.
         int lookups = 0;
@@ -66,13 +64,13 @@ public final class WordEnrichmentDemo {
         System.out.printf("Request path done: %d lookups, %d unknown words published in %d ms%n",
             lookups, requested.size(), (System.nanoTime() - startNanos) / 1_000_000);
 
-        // Let the consumers work for a while, then close: close() still delivers everything accepted.
         Thread.sleep(3_000);
-        System.out.println("Closing the bus; it drains the remaining lookups first...");
-        CloseSummary summary = bus.shutdown();
+        System.out.println("Closing run 1: running lookups finish, the rest is saved to the snapshot...");
+        CloseSummary first = bus.shutdown();
         progress.shutdownNow();
         printProgress(bus.stats("enrich"), startNanos);
-
+        System.out.printf("Run 1 closed: processed during close %d, saved %d, abandoned %d%n",
+            first.processedDuringClose(), first.saved(), first.abandoned());
         try {
             bus.publish("enrich", "late").get();
         } catch (ExecutionException e) {
@@ -81,13 +79,45 @@ public final class WordEnrichmentDemo {
             }
         }
 
-        QueueStats stats = bus.stats("enrich");
-        System.out.printf("%nClose summary: processed during close %d, abandoned %d, timed out %s%n",
-            summary.processedDuringClose(), summary.abandoned(), summary.timedOut());
-        System.out.printf("Totals: published %d, succeeded %d, failed %d (dictionary time-outs, logged above)%n",
-            stats.published(), stats.succeeded(), stats.failed());
+        System.out.println();
+        System.out.println("== Run 2: a new bus on the same directory restores the saved lookups and finishes them");
+        MessageBus restarted = newBus(snapshots, dictionary, definitions);
+        System.out.printf("Restored %d pending lookups (ids continue from where run 1 stopped)%n", restarted.stats("enrich").pending());
+        restarted.start();
+        progress = startProgress(restarted, startNanos);
+        restarted.idle().get(2, TimeUnit.MINUTES);
+        CloseSummary second = restarted.shutdown();
+        progress.shutdownNow();
+        printProgress(restarted.stats("enrich"), startNanos);
+
+        QueueStats one = bus.stats("enrich");
+        QueueStats two = restarted.stats("enrich");
+        System.out.printf("%nRun 2 closed: processed during close %d, saved %d, abandoned %d, timed out %s%n",
+            second.processedDuringClose(), second.saved(), second.abandoned(), second.timedOut());
+        System.out.printf("Both runs: %d words published, %d defined, %d failed (dictionary time-outs, logged above)%n",
+            one.published(), one.succeeded() + two.succeeded(), one.failed() + two.failed());
         System.out.println("Some definitions:");
         definitions.entrySet().stream().limit(5).forEach(e -> System.out.println("  " + e.getValue()));
+    }
+
+    private static MessageBus newBus(Path snapshots, SlowDictionary dictionary, Map<String, String> definitions) {
+        MessageBus bus = MessageBus.builder()
+            .drainTimeout(Duration.ofSeconds(30))
+            .snapshotDirectory(snapshots)
+            .build();
+        bus.registerQueue("enrich", 4, MessageCodec.utf8(),
+            (Message<String> m) -> definitions.put(m.data(), dictionary.define(m.data())));
+        return bus;
+    }
+
+    private static ScheduledExecutorService startProgress(MessageBus bus, long startNanos) {
+        ScheduledExecutorService progress = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "progress");
+            t.setDaemon(true);
+            return t;
+        });
+        progress.scheduleAtFixedRate(() -> printProgress(bus.stats("enrich"), startNanos), 0, 500, TimeUnit.MILLISECONDS);
+        return progress;
     }
 
     private static void printProgress(QueueStats s, long startNanos) {

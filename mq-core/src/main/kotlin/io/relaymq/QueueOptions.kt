@@ -1,0 +1,68 @@
+package io.relaymq
+
+/**
+ * Per-queue settings, fixed at registration (concurrency can also change later with
+ * `setConcurrency`). Kotlin: `QueueOptions(concurrency = 4, capacity = 1_000, overflow = REJECT)`;
+ * Java: `QueueOptions.builder().concurrency(4).capacity(1_000).overflow(OverflowPolicy.REJECT).build()`.
+ */
+public class QueueOptions(
+    /** How many handlers of the queue may run at once; at least 1. */
+    @get:JvmName("concurrency") public val concurrency: Int = 1,
+    /**
+     * How many messages may wait (accepted and not yet handed to a handler) before [overflow] applies.
+     * Default: unbounded ([Int.MAX_VALUE]). Messages restored from a snapshot do not count against it.
+     */
+    @get:JvmName("capacity") public val capacity: Int = UNBOUNDED,
+    /** What a publish to a full queue does. Default [OverflowPolicy.SUSPEND]. */
+    @get:JvmName("overflow") public val overflow: OverflowPolicy = OverflowPolicy.SUSPEND,
+    /** Told about each dropped message (DROP_OLDEST, DROP_NEWEST); `null` for none. */
+    @get:JvmName("onDrop") public val onDrop: DropListener? = null,
+) {
+    init {
+        require(concurrency >= 1) { "concurrency must be at least 1, was $concurrency" }
+        require(capacity >= 1) { "capacity must be at least 1, was $capacity" }
+    }
+
+    /** `true` when [capacity] is set. */
+    @get:JvmName("isBounded")
+    public val isBounded: Boolean
+        get() = capacity != UNBOUNDED
+
+    override fun toString(): String =
+        "QueueOptions(concurrency=$concurrency, capacity=${if (isBounded) capacity else "unbounded"}, overflow=$overflow)"
+
+    /** Java builder for [QueueOptions]; obtain one with [QueueOptions.builder]. */
+    public class Builder internal constructor() {
+        private var concurrency = 1
+        private var capacity = UNBOUNDED
+        private var overflow = OverflowPolicy.SUSPEND
+        private var onDrop: DropListener? = null
+
+        /** See [QueueOptions.concurrency]. */
+        public fun concurrency(concurrency: Int): Builder = apply { this.concurrency = concurrency }
+
+        /** See [QueueOptions.capacity]. */
+        public fun capacity(capacity: Int): Builder = apply { this.capacity = capacity }
+
+        /** See [QueueOptions.overflow]. */
+        public fun overflow(policy: OverflowPolicy?): Builder = apply {
+            overflow = policy ?: throw NullPointerException("overflow policy must not be null")
+        }
+
+        /** See [QueueOptions.onDrop]. */
+        public fun onDrop(listener: DropListener?): Builder = apply { onDrop = listener }
+
+        /** The options. @throws IllegalArgumentException for concurrency or capacity below 1. */
+        public fun build(): QueueOptions = QueueOptions(concurrency, capacity, overflow, onDrop)
+    }
+
+    /** Factory for [Builder]. */
+    public companion object {
+        /** The capacity of an unbounded queue. */
+        public const val UNBOUNDED: Int = Int.MAX_VALUE
+
+        /** A builder with every option at its default. */
+        @JvmStatic
+        public fun builder(): Builder = Builder()
+    }
+}

@@ -152,8 +152,9 @@ public final class BenchRunner {
                 double score = median(byImpl.get(impl));
                 String shown = s.lowerIsBetter() ? String.format(Locale.ROOT, "%.2f %s", score, unit)
                     : String.format(Locale.ROOT, "%,.0f %s", score, unit);
+                // JMH's gc.alloc.rate.norm is already per operation (OperationsPerInvocation applied).
                 sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %.0f |%n", s.name(), impl, shown,
-                    median(alloc.get(s.name()).get(impl)) / (s.lowerIsBetter() ? RoundTripBench.TRIPS : 1)));
+                    median(alloc.get(s.name()).get(impl))));
             }
         }
         if (!pending.isEmpty()) {

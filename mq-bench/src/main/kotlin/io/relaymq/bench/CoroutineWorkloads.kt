@@ -1,7 +1,6 @@
 package io.relaymq.bench
 
 import io.relaymq.MQ
-import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
@@ -61,21 +60,17 @@ class ChannelWorkload(private val producers: Int, consumers: Int) : Workload {
     }
 }
 
-/** Publish, then wait for the handler to finish that message, `k` times in a row. */
+/** `request`: publish, then wait for the handler's result, `k` times in a row. */
 class RelayRoundTrip : Workload {
     private val mq = MQ(dispatcher = Dispatchers.Default, drainTimeout = 10.seconds)
 
     init {
-        mq.registerQueue<CompletableDeferred<Int>>("rt", 1) { it.data.complete(Workload.PAYLOAD) }
+        mq.registerReplyingQueue<Int, Int>("rt") { it.data }
         mq.start()
     }
 
     override fun run(n: Int) = runBlocking(Dispatchers.Default) {
-        repeat(n) {
-            val reply = CompletableDeferred<Int>()
-            mq.publish("rt", reply)
-            reply.await()
-        }
+        repeat(n) { mq.request<Int>("rt", Workload.PAYLOAD) }
     }
 
     override fun close() {

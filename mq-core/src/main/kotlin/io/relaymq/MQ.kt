@@ -25,6 +25,7 @@ import kotlinx.coroutines.launch
 import kotlinx.coroutines.withTimeout
 import kotlinx.coroutines.withTimeoutOrNull
 import java.nio.file.Path
+import java.time.Clock
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.CompletionException
 import kotlin.coroutines.cancellation.CancellationException
@@ -35,6 +36,10 @@ import kotlin.time.Duration
 import kotlin.time.Duration.Companion.seconds
 
 private val logger = KotlinLogging.logger {}
+
+/** The default of optional [PublishOptions] parameters, recognised by identity to skip the work. */
+@PublishedApi
+internal val NO_OPTIONS: PublishOptions = PublishOptions()
 
 /** What the non-suspending part of a publish answers when a SUSPEND queue is full; never an id (ids are positive). */
 @PublishedApi
@@ -78,6 +83,8 @@ public class MQ internal constructor(
     /** What close does with pending messages when there is a snapshot directory. */
     public val shutdownMode: ShutdownMode,
     strictSnapshots: Boolean,
+    /** The clock behind publish times, delays and retry backoffs. */
+    public val clock: Clock,
     snapshotFileSystem: SnapshotFileSystem,
 ) : AutoCloseable {
     /**
@@ -89,6 +96,8 @@ public class MQ internal constructor(
      *   the default) or drain first and save what is left at the deadline.
      * @param strictSnapshots with a snapshot directory: a corrupt snapshot makes registration fail
      *   (file left in place) instead of being moved aside with an error log.
+     * @param clock where publish times, delayed deliveries and retry backoffs read the time. In tests on
+     *   virtual time, pass a clock that reads the test scheduler's time, together with its dispatcher.
      */
     public constructor(
         dispatcher: CoroutineDispatcher = Dispatchers.Default,
@@ -96,7 +105,8 @@ public class MQ internal constructor(
         snapshotDirectory: Path? = null,
         shutdownMode: ShutdownMode = ShutdownMode.SNAPSHOT_IMMEDIATELY,
         strictSnapshots: Boolean = false,
-    ) : this(dispatcher, drainTimeout, snapshotDirectory, shutdownMode, strictSnapshots, SnapshotFileSystem.Default)
+        clock: Clock = Clock.systemUTC(),
+    ) : this(dispatcher, drainTimeout, snapshotDirectory, shutdownMode, strictSnapshots, clock, SnapshotFileSystem.Default)
 
     /** How long [shutdown] waits for accepted messages before giving up on them. */
     public val drainTimeout: Duration = drainTimeout
@@ -123,6 +133,7 @@ public class MQ internal constructor(
             CoroutineExceptionHandler { context, e -> logger.error(e) { "Unexpected failure in ${context[CoroutineName]}" } },
     )
     private val handlerMarker = HandlerMarker(this)
+    private val fanOuts = ConcurrentHashMap<String, List<String>>()
 
     init {
         require(drainTimeout.isPositive()) { "drainTimeout must be positive, was $drainTimeout" }
@@ -231,6 +242,8 @@ public class MQ internal constructor(
                 idleWatch = idleWatch,
                 snapshots = snapshots,
                 codec = persistCodec,
+                clock = clock,
+                publishDeadLetter = ::publishDeadLetter,
             )
             if (restored != null) engine.restore(restored)
             engine.startRelay(scope)
@@ -313,6 +326,26 @@ public class MQ internal constructor(
     internal suspend fun publishWhenRoom(queue: String, data: Any): Long = engine(queue).publishSuspending(data, null)
 
     /**
+     * Publishes [data] to [queue] with per-message [options]: an ordering key, a delay or a due time.
+     * A delayed message is accepted now (it gets its id and counts against the queue's capacity) and
+     * handed to a consumer no sooner than its due time. Otherwise as [publish].
+     */
+    public suspend fun publish(queue: String, data: Any, options: PublishOptions): Long {
+        val engine = engine(queue)
+        val dueAt = dueAtOf(options)
+        val id = engine.tryPublish(data, null, options.key, dueAt)
+        return if (id != NO_ROOM) id else engine.publishSuspending(data, null, options.key, dueAt)
+    }
+
+    internal fun dueAtOf(options: PublishOptions): Long {
+        val now = clock.millis()
+        var due = if (options.delay.isPositive()) now + options.delay.inWholeMilliseconds else 0L
+        val at = options.dueAt?.toEpochMilli()
+        if (at != null && at > now) due = maxOf(due, at)
+        return due
+    }
+
+    /**
      * Publishes [data] to [queue] and waits for its handler to finish: returns what the handler returned
      * (`Unit` for queues registered with [registerQueue]) or throws what it threw. The two stages of one
      * publish: acceptance (as [publish], including waiting for room) and completion.
@@ -325,20 +358,33 @@ public class MQ internal constructor(
      * @throws kotlinx.coroutines.TimeoutCancellationException when [timeout] elapses first.
      * @throws QueueFullException, UnknownQueueException, IllegalArgumentException, BusClosedException as [publish].
      */
-    public suspend fun <R> request(queue: String, data: Any, timeout: Duration = Duration.INFINITE): R {
+    public suspend fun <R> request(
+        queue: String,
+        data: Any,
+        timeout: Duration = Duration.INFINITE,
+        options: PublishOptions = NO_OPTIONS,
+    ): R {
         val engine = engine(queue)
         val reply = CompletableFuture<Any?>()
-        if (engine.tryPublish(data, reply) == NO_ROOM) engine.publishSuspending(data, reply)
+        val dueAt = if (options === NO_OPTIONS) 0L else dueAtOf(options)
+        if (engine.tryPublish(data, reply, options.key, dueAt) == NO_ROOM) engine.publishSuspending(data, reply, options.key, dueAt)
         val result = if (timeout.isInfinite()) reply.await() else withTimeout(timeout) { reply.await() }
         @Suppress("UNCHECKED_CAST")
         return result as R
     }
 
     /** For the Java facade: publish, with the future completing on acceptance (after waiting for room). */
-    internal fun publishFuture(queue: String, data: Any, reply: CompletableFuture<Any?>?): CompletableFuture<Long> {
+    internal fun publishFuture(
+        queue: String,
+        data: Any,
+        reply: CompletableFuture<Any?>?,
+        options: PublishOptions? = null,
+    ): CompletableFuture<Long> {
         val engine = engine(queue)
+        val key = options?.key
+        val dueAt = if (options == null) 0L else dueAtOf(options)
         val id = try {
-            engine.tryPublish(data, reply)
+            engine.tryPublish(data, reply, key, dueAt)
         } catch (e: IllegalStateException) { // BusClosedException, QueueFullException: state, not arguments
             reply?.completeExceptionally(e)
             return CompletableFuture.failedFuture(e)
@@ -347,7 +393,7 @@ public class MQ internal constructor(
         val accepted = CompletableFuture<Long>()
         scope.launch(CoroutineName("relaymq-publish-$queue")) {
             try {
-                accepted.complete(engine.publishSuspending(data, reply))
+                accepted.complete(engine.publishSuspending(data, reply, key, dueAt))
             } catch (e: Throwable) {
                 val failure = if (e is CancellationException) BusClosedException(queue, "The bus closed while the message waited for room; it was not accepted.") else e
                 reply?.completeExceptionally(failure)
@@ -362,6 +408,67 @@ public class MQ internal constructor(
             }
         }
         return accepted
+    }
+
+    /**
+     * Binds the fan-out name [name] to [queues]: [fanOut] to it publishes one copy to each (the same
+     * payload object, so payloads should be immutable). The queues must be registered.
+     * @throws IllegalArgumentException for a blank or already bound name, or an empty or repeating list.
+     * @throws UnknownQueueException for a queue that is not registered.
+     */
+    public fun bindFanOut(name: String, queues: List<String>) {
+        require(name.isNotBlank()) { "Fan-out name must not be blank" }
+        require(queues.isNotEmpty()) { "Fan-out '$name' needs at least one queue" }
+        require(queues.toSet().size == queues.size) { "Fan-out '$name' lists a queue twice: $queues" }
+        for (queue in queues) engine(queue)
+        require(fanOuts.putIfAbsent(name, queues.toList()) == null) { "A fan-out named '$name' is already bound" }
+    }
+
+    /**
+     * Publishes [data] once to every queue bound to the fan-out [name] (see [bindFanOut]); each gets its
+     * own message. Returns the id of each copy.
+     * @throws FanOutException when some queue refused its copy; it names those and the ones that accepted.
+     * @throws IllegalArgumentException when no fan-out is bound under [name].
+     */
+    public suspend fun fanOut(name: String, data: Any, options: PublishOptions = NO_OPTIONS): FanOutResult {
+        val queues = fanOutQueues(name)
+        val accepted = LinkedHashMap<String, Long>()
+        val refused = LinkedHashMap<String, Throwable>()
+        for (queue in queues) {
+            try {
+                accepted[queue] = if (options === NO_OPTIONS) publish(queue, data) else publish(queue, data, options)
+            } catch (e: CancellationException) {
+                throw e
+            } catch (e: Exception) {
+                refused[queue] = e
+            }
+        }
+        if (refused.isNotEmpty()) throw FanOutException(name, accepted, refused)
+        return FanOutResult(name, accepted)
+    }
+
+    internal fun fanOutQueues(name: String): List<String> = fanOuts[name]
+        ?: throw IllegalArgumentException("No fan-out named '$name' is bound; bind it with bindFanOut(\"$name\", queues) first.")
+
+    private fun publishDeadLetter(queue: String, letter: DeadLetter) {
+        val target = engines[queue]
+        if (target == null) {
+            logger.error { "Dead-letter queue '$queue' of queue '${letter.queue}' is not registered; the dead letter is logged here: $letter" }
+            return
+        }
+        try {
+            if (target.tryPublish(letter, null) == NO_ROOM) {
+                scope.launch(CoroutineName("relaymq-dead-letter-$queue")) {
+                    try {
+                        target.publishSuspending(letter, null)
+                    } catch (e: Exception) {
+                        logger.error(e) { "Dead-letter queue '$queue' refused $letter; it is logged here" }
+                    }
+                }
+            }
+        } catch (e: Exception) {
+            logger.error(e) { "Dead-letter queue '$queue' refused $letter; it is logged here" }
+        }
     }
 
     /**

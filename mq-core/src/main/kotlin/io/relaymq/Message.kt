@@ -38,11 +38,41 @@ public open class Message<T> internal constructor(
     internal val publishedAtMillis: Long
         get() = origin.epochMillis + publishedOffsetMillis
 
+    /** Which delivery this is: 1 for the first, 2 for the first retry, and so on (see [RetryPolicy]). */
+    @get:JvmName("attempt")
+    public val attempt: Int
+        get() = attemptNumber()
+
+    /**
+     * The ordering key the message was published with, or `null`. Messages of one queue with the same
+     * key are handled one at a time, in publish order.
+     */
+    @get:JvmName("key")
+    public val key: String?
+        get() = orderingKey()
+
+    // Plain messages have neither; RichMessage overrides these (open properties cannot carry @JvmName).
+    @JvmSynthetic
+    internal open fun attemptNumber(): Int = 1
+
+    @JvmSynthetic
+    internal open fun orderingKey(): String? = null
+
+    @get:JvmSynthetic
+    internal val queueOrigin: QueueOrigin
+        get() = origin
+
+    @get:JvmSynthetic
+    internal val offsetMillis: Int
+        get() = publishedOffsetMillis
+
     /** Messages are equal when they are the same message: same queue and same id. */
     override fun equals(other: Any?): Boolean =
         other is Message<*> && other.id == id && other.queue == queue
 
     override fun hashCode(): Int = 31 * queue.hashCode() + id.hashCode()
 
-    override fun toString(): String = "Message(queue=$queue, id=$id, data=$data)"
+    override fun toString(): String =
+        "Message(queue=$queue, id=$id, data=$data" + (if (attempt > 1) ", attempt=$attempt" else "") +
+            (key?.let { ", key=$it" } ?: "") + ")"
 }

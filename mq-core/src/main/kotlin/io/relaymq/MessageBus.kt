@@ -36,6 +36,7 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
         snapshotDirectory = builder.snapshotDirectory,
         shutdownMode = builder.shutdownMode,
         strictSnapshots = builder.strictSnapshots,
+        clock = builder.clock,
     )
     private val executorDispatcher: CoroutineContext? = builder.executor?.asCoroutineDispatcher()
 
@@ -183,6 +184,56 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
         mq.publishFuture(nonNull(queue, "Queue name"), payload(queue, data), null)
 
     /**
+     * Publishes [data] to [queue] with per-message [options]: an ordering key, a delay or a due time. A
+     * delayed message is accepted now (the future completes with its id) and handed to a consumer no
+     * sooner than its due time. Errors as for [publish].
+     */
+    public fun publish(queue: String?, data: Any?, options: PublishOptions?): CompletableFuture<Long> =
+        mq.publishFuture(nonNull(queue, "Queue name"), payload(queue, data), null, nonNull(options, "options"))
+
+    /**
+     * Binds the fan-out name [name] to [queues]: [fanOut] to it publishes one copy to each.
+     * @throws IllegalArgumentException for a blank or already bound name, or an empty or repeating list.
+     * @throws UnknownQueueException for a queue that is not registered.
+     */
+    public fun bindFanOut(name: String?, vararg queues: String): MessageBus {
+        mq.bindFanOut(nonNull(name, "Fan-out name"), queues.toList())
+        return this
+    }
+
+    /**
+     * Publishes [data] once to every queue bound to the fan-out [name]. The future completes with the id
+     * of each copy, or fails with [FanOutException] naming the queues that refused (the others did
+     * accept their copy).
+     * @throws IllegalArgumentException when no fan-out is bound under [name].
+     */
+    public fun fanOut(name: String?, data: Any?): CompletableFuture<FanOutResult> {
+        val topic = nonNull(name, "Fan-out name")
+        val payload = payload(topic, data)
+        val queues = mq.fanOutQueues(topic)
+        val futures = queues.map { queue ->
+            try {
+                mq.publishFuture(queue, payload, null)
+            } catch (e: Exception) {
+                CompletableFuture.failedFuture(e)
+            }
+        }
+        return CompletableFuture.allOf(*futures.toTypedArray()).handle { _, _ ->
+            val accepted = LinkedHashMap<String, Long>()
+            val refused = LinkedHashMap<String, Throwable>()
+            queues.zip(futures).forEach { (queue, future) ->
+                try {
+                    accepted[queue] = future.join()
+                } catch (e: java.util.concurrent.CompletionException) {
+                    refused[queue] = e.cause ?: e
+                }
+            }
+            if (refused.isNotEmpty()) throw FanOutException(topic, accepted, refused)
+            FanOutResult(topic, accepted)
+        }
+    }
+
+    /**
      * Publishes [data] to [queue] and returns a future of the handler's outcome: the value a
      * [MessageFunction] or async stage returned (`null` for a [MessageHandler]), or the exception the
      * handler threw. Errors are reported as by [publish] (state errors fail this future).
@@ -308,6 +359,12 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
             settings.snapshotDirectory = nonNull(directory, "snapshotDirectory")
         }
 
+        /**
+         * The clock behind publish times, delayed deliveries and retry backoffs. Default: the system
+         * clock (UTC).
+         */
+        public fun clock(clock: java.time.Clock?): Builder = apply { settings.clock = nonNull(clock, "clock") }
+
         /** With a snapshot directory: save at once on close (default) or drain first. */
         public fun shutdownMode(mode: ShutdownMode?): Builder = apply { settings.shutdownMode = nonNull(mode, "shutdownMode") }
 
@@ -326,6 +383,7 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
             var snapshotDirectory: Path? = null,
             var shutdownMode: ShutdownMode = ShutdownMode.SNAPSHOT_IMMEDIATELY,
             var strictSnapshots: Boolean = false,
+            var clock: java.time.Clock = java.time.Clock.systemUTC(),
         )
     }
 

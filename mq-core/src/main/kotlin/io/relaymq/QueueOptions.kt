@@ -17,10 +17,20 @@ public class QueueOptions(
     @get:JvmName("overflow") public val overflow: OverflowPolicy = OverflowPolicy.SUSPEND,
     /** Told about each dropped message (DROP_OLDEST, DROP_NEWEST); `null` for none. */
     @get:JvmName("onDrop") public val onDrop: DropListener? = null,
+    /** How failed messages are retried; `null` (the default): never, a failure is final. */
+    @get:JvmName("retry") public val retry: RetryPolicy? = null,
+    /**
+     * A registered queue that receives a [DeadLetter] for each message this queue gives up on (after
+     * its last attempt). `null` for none.
+     */
+    @get:JvmName("deadLetterQueue") public val deadLetterQueue: String? = null,
+    /** Called with each [DeadLetter] instead of (or, with a queue too, besides) a dead-letter queue. */
+    @get:JvmName("deadLetterHandler") public val deadLetterHandler: DeadLetterHandler? = null,
 ) {
     init {
         require(concurrency >= 1) { "concurrency must be at least 1, was $concurrency" }
         require(capacity >= 1) { "capacity must be at least 1, was $capacity" }
+        require(deadLetterQueue == null || deadLetterQueue.isNotBlank()) { "deadLetterQueue must not be blank" }
     }
 
     /** `true` when [capacity] is set. */
@@ -29,7 +39,8 @@ public class QueueOptions(
         get() = capacity != UNBOUNDED
 
     override fun toString(): String =
-        "QueueOptions(concurrency=$concurrency, capacity=${if (isBounded) capacity else "unbounded"}, overflow=$overflow)"
+        "QueueOptions(concurrency=$concurrency, capacity=${if (isBounded) capacity else "unbounded"}, overflow=$overflow" +
+            (retry?.let { ", retry=$it" } ?: "") + (deadLetterQueue?.let { ", deadLetterQueue=$it" } ?: "") + ")"
 
     /** Java builder for [QueueOptions]; obtain one with [QueueOptions.builder]. */
     public class Builder internal constructor() {
@@ -37,6 +48,9 @@ public class QueueOptions(
         private var capacity = UNBOUNDED
         private var overflow = OverflowPolicy.SUSPEND
         private var onDrop: DropListener? = null
+        private var retry: RetryPolicy? = null
+        private var deadLetterQueue: String? = null
+        private var deadLetterHandler: DeadLetterHandler? = null
 
         /** See [QueueOptions.concurrency]. */
         public fun concurrency(concurrency: Int): Builder = apply { this.concurrency = concurrency }
@@ -52,8 +66,18 @@ public class QueueOptions(
         /** See [QueueOptions.onDrop]. */
         public fun onDrop(listener: DropListener?): Builder = apply { onDrop = listener }
 
+        /** See [QueueOptions.retry]. */
+        public fun retry(policy: RetryPolicy?): Builder = apply { retry = policy }
+
+        /** See [QueueOptions.deadLetterQueue]. */
+        public fun deadLetterQueue(queue: String?): Builder = apply { deadLetterQueue = queue }
+
+        /** See [QueueOptions.deadLetterHandler]. */
+        public fun deadLetterHandler(handler: DeadLetterHandler?): Builder = apply { deadLetterHandler = handler }
+
         /** The options. @throws IllegalArgumentException for concurrency or capacity below 1. */
-        public fun build(): QueueOptions = QueueOptions(concurrency, capacity, overflow, onDrop)
+        public fun build(): QueueOptions =
+            QueueOptions(concurrency, capacity, overflow, onDrop, retry, deadLetterQueue, deadLetterHandler)
     }
 
     /** Factory for [Builder]. */

@@ -18,7 +18,7 @@ public class QueueStats internal constructor(
     @get:JvmName("delivered") public val delivered: Long,
     /** Messages whose handler returned normally. */
     @get:JvmName("succeeded") public val succeeded: Long,
-    /** Messages whose handler threw (or whose async stage failed). */
+    /** Messages whose handler threw (or whose async stage failed) on their last attempt. */
     @get:JvmName("failed") public val failed: Long,
     /** Messages given up at close, delivered or not, and not saved; see [CloseSummary]. */
     @get:JvmName("abandoned") public val abandoned: Long,
@@ -34,6 +34,14 @@ public class QueueStats internal constructor(
     @get:JvmName("dropped") public val dropped: Long,
     /** Requests withdrawn before delivery because their result future was cancelled or timed out. */
     @get:JvmName("withdrawn") public val withdrawn: Long,
+    /** Failed attempts that were retried (a message retried twice counts twice). */
+    @get:JvmName("retried") public val retried: Long,
+    /** Messages handed to the dead-letter queue or handler after failing for good (also in [failed]). */
+    @get:JvmName("deadLettered") public val deadLettered: Long,
+    /** Messages not due yet: delayed deliveries and retries waiting for their backoff (also in [pending]). */
+    @get:JvmName("delayed") public val delayed: Long,
+    /** Messages waiting for their ordering key to be free (also in [pending]). */
+    @get:JvmName("waitingForKey") public val waitingForKey: Long,
     /** `true` while the queue is paused. */
     @get:JvmName("paused") public val paused: Boolean,
     /** The queue's capacity; [QueueOptions.UNBOUNDED] when unbounded. */
@@ -42,5 +50,6 @@ public class QueueStats internal constructor(
     override fun toString(): String =
         "QueueStats(queue=$queue, concurrency=$concurrency, published=$published, delivered=$delivered, " +
             "succeeded=$succeeded, failed=$failed, abandoned=$abandoned, saved=$saved, pending=$pending, inFlight=$inFlight, rejected=$rejected, dropped=$dropped, " +
-            "withdrawn=$withdrawn, paused=$paused, capacity=$capacity)"
+            "withdrawn=$withdrawn, retried=$retried, deadLettered=$deadLettered, delayed=$delayed, " +
+            "waitingForKey=$waitingForKey, paused=$paused, capacity=$capacity)"
 }

@@ -31,7 +31,7 @@ private fun TestScope.persistentMq(
     drainTimeout: Duration = 30.seconds,
     strict: Boolean = false,
     fs: SnapshotFileSystem = SnapshotFileSystem.Default,
-) = MQ(StandardTestDispatcher(testScheduler), drainTimeout, dir, mode, strict, fs)
+) = MQ(StandardTestDispatcher(testScheduler), drainTimeout, dir, mode, strict, java.time.Clock.systemUTC(), fs)
 
 class SnapshotSpec : FunSpec({
 

@@ -47,9 +47,10 @@ private val logger = KotlinLogging.logger {}
  *    it resumed ("prompt cancellation": the relay on the inbox, a consumer on the outbox) reaches
  *    `onUndeliveredElement` and lands in [stranded]. The relay only ever `trySend`s to the outbox, so a
  *    message is never both in the outbox and still in the buffer.
- * 7. Refusal is final: after [closeForPublishing], [offer] refuses; once the relay is done the outbox
- *    is closed, so even a publisher that checked [closed] just before the close cannot slip a message
- *    into the outbox after the last consumer left (its `trySend` fails and the closed inbox refuses).
+ * 7. Refusal is final: after [closeForPublishing], [offer] refuses (internal offers of already accepted
+ *    messages still go in until [finishInput] closes the inbox); once the relay is done the outbox is
+ *    closed, so even a publisher that checked [closed] just before the close cannot slip a message into
+ *    the outbox after the last consumer left (its `trySend` fails and the closed inbox refuses).
  * 8. When the inbox is closed and everything has moved on, the relay closes the outbox: consumers see
  *    `null` from [take] exactly when every accepted message has been handed out.
  */
@@ -83,8 +84,8 @@ internal class ChannelRelay<T>(
 
     @Volatile private var closed = false
 
-    override fun offer(message: Message<T>): Boolean {
-        if (closed) return false
+    override fun offer(message: Message<T>, internal: Boolean): Boolean {
+        if (closed && !internal) return false
         if (backlog.get() == 0L && handedOut.get() - takes.get() < outboxCapacity) {
             // Two publishers may both see the last free place: the bound is soft by a few messages.
             handedOut.incrementAndGet()
@@ -203,6 +204,10 @@ internal class ChannelRelay<T>(
     }
 
     override fun closeForPublishing() {
+        closed = true
+    }
+
+    override fun finishInput() {
         closed = true
         inbox.close()
         wake.trySend(Unit) // a relay waiting for a batch must see the close

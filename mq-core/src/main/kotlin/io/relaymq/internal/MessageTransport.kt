@@ -17,12 +17,16 @@ import kotlinx.coroutines.channels.ReceiveChannel
  * - A message given to [offer] is returned by [take] at most once, or, after the transport was stopped,
  *   by [drainUndelivered]; never both, never neither. (Duplicates in [drainUndelivered] itself are
  *   allowed; the engine de-duplicates by id.)
- * - After [closeForPublishing], [offer] returns `false`, and [take] keeps returning what was accepted,
- *   then `null`.
+ * - After [closeForPublishing], [offer] returns `false` (but for internal offers); after [finishInput]
+ *   always, and [take] keeps returning what was accepted, then `null`.
  */
 internal interface MessageTransport<T> {
-    /** Accepts [message] without suspending; `false` when the transport no longer accepts messages. */
-    fun offer(message: Message<T>): Boolean
+    /**
+     * Accepts [message] without suspending; `false` when the transport no longer accepts messages.
+     * [internal] offers (due delayed messages and retries of already accepted ones) are still taken
+     * after [closeForPublishing], until [finishInput].
+     */
+    fun offer(message: Message<T>, internal: Boolean = false): Boolean
 
     /**
      * Launches whatever moves messages (the relay coroutine) in [scope] and returns its job, which ends
@@ -44,8 +48,11 @@ internal interface MessageTransport<T> {
      */
     suspend fun take(whenEmpty: () -> Unit, interrupt: ReceiveChannel<Unit>): Any?
 
-    /** Stops accepting; messages already accepted keep flowing to [take]. Idempotent. */
+    /** Stops accepting new messages (internal offers still go in); accepted ones keep flowing. Idempotent. */
     fun closeForPublishing()
+
+    /** No more offers of any kind: once everything is handed out, [take] returns `null`. Idempotent. */
+    fun finishInput()
 
     /**
      * Every accepted message that [take] never returned, in no particular order, and refuses every later

@@ -2,6 +2,7 @@ package io.relaymq.internal
 
 import io.github.oshai.kotlinlogging.KotlinLogging
 import io.relaymq.BusClosedException
+import io.relaymq.DeadLetter
 import io.relaymq.Message
 import io.relaymq.NO_ROOM
 import io.relaymq.MessageCodec
@@ -23,12 +24,15 @@ import kotlinx.coroutines.job
 import kotlinx.coroutines.joinAll
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withTimeoutOrNull
+import java.time.Clock
+import java.time.Instant
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.CopyOnWriteArrayList
 import java.util.concurrent.atomic.AtomicLong
 import java.util.concurrent.atomic.LongAdder
 import kotlin.coroutines.CoroutineContext
 import kotlin.coroutines.cancellation.CancellationException
+import kotlin.random.Random
 import kotlin.time.Duration
 
 private val logger = KotlinLogging.logger {}
@@ -77,16 +81,33 @@ internal class QueueEngine<T>(
     /** Where the queue's snapshot lives, with the codec its payloads cross the disk with; `null`: memory only. */
     private val snapshots: SnapshotStore?,
     private val codec: MessageCodec<T>?,
+    private val clock: Clock,
+    /** Publishes a dead letter to the named dead-letter queue (the engine's owner knows the queues). */
+    private val publishDeadLetter: (queue: String, letter: DeadLetter) -> Unit,
 ) {
     private val overflow = options.overflow
     private val onDrop = options.onDrop
+    private val retry = options.retry
+    private val deadLetterQueue = options.deadLetterQueue
+    private val deadLetterHandler = options.deadLetterHandler
+    private val random = Random(System.nanoTime())
+    private val delays = DelayScheduler(name, clock) { message -> transport.offer(message, internal = true) }
+    private lateinit var delaysJob: Job
+    private val keyLocks = KeyLocks<T>()
+
+    /** [handle]'s answer when nothing follows on the same key (a sentinel, never handled). */
+    @Suppress("UNCHECKED_CAST")
+    private val keyKept: Message<T> = Message(0L, QueueOrigin(name, 0L), null as T, 0)
+    private val retried = LongAdder()
+    private val deadLettered = LongAdder()
+    @Volatile private var closed = false
     private val gate: CapacityGate? = when {
         !options.isBounded -> null
         overflow == OverflowPolicy.SUSPEND -> CapacityGate.Suspending(options.capacity)
         else -> CapacityGate.Counting(options.capacity)
     }
 
-    @Volatile private var origin = QueueOrigin(name, System.currentTimeMillis())
+    @Volatile private var origin = QueueOrigin(name, clock.millis())
     private val sequence = AtomicLong()
     private val refused = AtomicLong()
     private val rejected = LongAdder()
@@ -134,7 +155,7 @@ internal class QueueEngine<T>(
      * @throws QueueFullException for a full REJECT queue.
      * @throws BusClosedException when closed for publishing.
      */
-    fun tryPublish(data: Any, reply: CompletableFuture<Any?>?): Long {
+    fun tryPublish(data: Any, reply: CompletableFuture<Any?>?, key: String? = null, dueAt: Long = 0): Long {
         validate(data)
         val gate = gate
         if (gate != null && !gate.tryEnter()) {
@@ -145,7 +166,7 @@ internal class QueueEngine<T>(
                     throw QueueFullException(name, gate.capacity)
                 }
                 OverflowPolicy.DROP_NEWEST -> {
-                    val message = newMessage(sequence.incrementAndGet(), data, reply)
+                    val message = newMessage(sequence.incrementAndGet(), data, reply, key, dueAt)
                     drop(message, "DROP_NEWEST: the queue was full")
                     return message.id
                 }
@@ -161,14 +182,14 @@ internal class QueueEngine<T>(
                 }
             }
         }
-        return admit(data, reply)
+        return admit(data, reply, key, dueAt)
     }
 
     /**
      * Waits for room in a SUSPEND queue, then accepts. Cancellation: nothing is accepted if cancelled.
      * @throws BusClosedException when the queue closes while waiting (the message is not accepted).
      */
-    suspend fun publishSuspending(data: Any, reply: CompletableFuture<Any?>?): Long {
+    suspend fun publishSuspending(data: Any, reply: CompletableFuture<Any?>?, key: String? = null, dueAt: Long = 0): Long {
         validate(data)
         try {
             gate?.enter()
@@ -176,7 +197,7 @@ internal class QueueEngine<T>(
             if (e is CancellationException) currentCoroutineContext().ensureActive() // our own cancellation
             throw closedException() // the gate was closed under us
         }
-        return admit(data, reply)
+        return admit(data, reply, key, dueAt)
     }
 
     private fun closedException() = BusClosedException(
@@ -200,16 +221,18 @@ internal class QueueEngine<T>(
         }
     }
 
-    private fun admit(data: Any, reply: CompletableFuture<Any?>?): Long {
-        val message = newMessage(sequence.incrementAndGet(), data, reply)
+    private fun admit(data: Any, reply: CompletableFuture<Any?>?, key: String?, dueAt: Long): Long {
+        val message = newMessage(sequence.incrementAndGet(), data, reply, key, dueAt)
+        // A sealed scheduler (closing) refuses, and so does the transport below: never accepted, never lost.
+        if (dueAt > 0 && !closed && delays.schedule(message, dueAt)) return message.id
         if (transport.offer(message)) return message.id
         refused.incrementAndGet()
         gate?.leave()
         throw closedException()
     }
 
-    private fun newMessage(id: Long, data: Any, reply: CompletableFuture<Any?>?): Message<T> {
-        val now = System.currentTimeMillis()
+    private fun newMessage(id: Long, data: Any, reply: CompletableFuture<Any?>?, key: String?, dueAt: Long): Message<T> {
+        val now = clock.millis()
         var base = origin
         var offset = base.offsetOf(now)
         if (offset == QueueOrigin.DOES_NOT_FIT) {
@@ -220,12 +243,16 @@ internal class QueueEngine<T>(
         }
         @Suppress("UNCHECKED_CAST")
         val payload = data as T
-        return if (reply == null) Message(id, base, payload, offset) else RequestMessage(id, base, payload, offset, reply)
+        return if (reply == null && key == null && dueAt == 0L) {
+            Message(id, base, payload, offset)
+        } else {
+            RichMessage(id, base, payload, offset, reply, key, attemptNumber = 1, dueAtMillis = dueAt, firstFailureAtMillis = 0)
+        }
     }
 
     private fun drop(message: Message<T>, why: String) {
         dropped.increment()
-        (message as? RequestMessage<T>)?.reply?.completeExceptionally(MessageDroppedException(name, message.id, why))
+        message.reply?.completeExceptionally(MessageDroppedException(name, message.id, why))
         dropLog.warn { "dropped message ${message.id} ($why)" }
         try {
             onDrop?.onDrop(message)
@@ -243,11 +270,22 @@ internal class QueueEngine<T>(
      */
     fun restore(restored: List<Pair<SnapshotRecord, T>>) {
         if (restored.isEmpty()) return
+        val now = clock.millis()
         for ((record, payload) in restored) {
             val offset = origin.offsetOf(record.publishedAtMillis)
             val base = if (offset == QueueOrigin.DOES_NOT_FIT) QueueOrigin(name, record.publishedAtMillis) else origin
-            val message = Message(record.id, base, payload, if (offset == QueueOrigin.DOES_NOT_FIT) 0 else offset)
-            check(transport.offer(message)) { "queue '$name' refused a restored message before it started" }
+            val at = if (offset == QueueOrigin.DOES_NOT_FIT) 0 else offset
+            val plain = record.dueAtMillis == 0L && record.attempt == 1 && record.key == null
+            val message = if (plain) {
+                Message(record.id, base, payload, at)
+            } else {
+                RichMessage(record.id, base, payload, at, null, record.key, record.attempt, record.dueAtMillis, record.firstFailureAtMillis)
+            }
+            if (record.dueAtMillis > now && delays.schedule(message, record.dueAtMillis)) {
+                // waits in the scheduler
+            } else {
+                check(transport.offer(message)) { "queue '$name' refused a restored message before it started" }
+            }
         }
         restoredMaxId = restored.last().first.id
         idBase = restoredMaxId
@@ -262,6 +300,7 @@ internal class QueueEngine<T>(
         queueJob = SupervisorJob(scope.coroutineContext.job)
         queueScope = CoroutineScope(scope.coroutineContext + queueJob)
         relayJob = transport.start(queueScope)
+        delaysJob = delays.start(queueScope)
     }
 
     /** Starts the consumers. Called once, at `start()` (or at registration when already started). */
@@ -322,6 +361,7 @@ internal class QueueEngine<T>(
 
     /** Stops accepting messages (publishers waiting for room fail); what was accepted keeps flowing. */
     fun closeForPublishing() {
+        closed = true
         transport.closeForPublishing()
         gate?.close()
     }
@@ -333,6 +373,12 @@ internal class QueueEngine<T>(
      */
     suspend fun awaitDrained() {
         resume()
+        // Delayed messages and pending retries are accepted messages too: deliver them when due (the
+        // deadline still applies). Sealed first, so no retry can slip in after the scheduler emptied.
+        delays.seal()
+        delays.awaitEmpty()
+        delaysJob.cancel()
+        transport.finishInput()
         queueJob.complete()
         queueJob.join()
     }
@@ -360,6 +406,7 @@ internal class QueueEngine<T>(
      * late outcome is ignored.
      */
     suspend fun takeRemaining(grace: Duration): Remaining<T> {
+        delays.seal()
         queueJob.cancel()
         for (slot in slots) slot.interruptIfBlocked()
         // The relay only ever suspends, so it reacts to cancellation promptly; joining it makes its
@@ -368,7 +415,7 @@ internal class QueueEngine<T>(
         withTimeoutOrNull(grace) { queueJob.join() }
         val inFlight = slots.mapNotNull { it.claim() }
         val inFlightIds = inFlight.mapTo(HashSet()) { it.id }
-        val pending = transport.drainUndelivered()
+        val pending = (transport.drainUndelivered() + delays.drain() + keyLocks.drain())
             .filter { it.id !in inFlightIds }
             .distinctBy { it.id }
         return Remaining(inFlight, pending)
@@ -378,7 +425,7 @@ internal class QueueEngine<T>(
     fun settle(remaining: Remaining<T>, saved: Boolean) {
         val why = if (saved) "saved to the snapshot at close; its result is not delivered" else "abandoned at close"
         for (message in remaining.all) {
-            (message as? RequestMessage<T>)?.reply?.completeExceptionally(MessageDroppedException(name, message.id, why))
+            message.reply?.completeExceptionally(MessageDroppedException(name, message.id, why))
         }
         if (saved) {
             savedInFlight += remaining.inFlight.size
@@ -424,16 +471,28 @@ internal class QueueEngine<T>(
                 drop(message, "DROP_OLDEST: a newer message arrived while the queue was full")
                 continue
             }
-            if (message is RequestMessage<T> && message.reply.isDone) {
+            if (message.reply?.isDone == true) {
                 withdrawn.increment() // its requester gave up (cancelled or timed out) before delivery
                 finishedUnhandled(message)
                 continue
             }
-            handle(slot, message, job)
+            val key = message.key
+            if (key != null && !keyLocks.tryAcquire(key, message)) continue // waits for its key, not a consumer
+            var next: Message<T>? = message
+            while (next != null) {
+                // After a keyed message ends for good, this consumer runs the next one waiting for its key.
+                next = handle(slot, next, job) ?: return
+                next = if (next === keyKept) null else next
+            }
         }
     }
 
-    private suspend fun handle(slot: ConsumerSlot<T>, message: Message<T>, job: Job) {
+    /**
+     * Runs [message]'s handler and records its outcome. Returns the next message waiting for the same
+     * ordering key when this one ended for good and released it, [keyKept] when nothing follows, or
+     * `null` when the consumer must stop (its message was taken over by the close).
+     */
+    private suspend fun handle(slot: ConsumerSlot<T>, message: Message<T>, job: Job): Message<T>? {
         slot.begin(message)
         var failure: Throwable? = null
         var result: Any? = null
@@ -456,17 +515,82 @@ internal class QueueEngine<T>(
         }
         // A failure caused by the deadline (an interrupted blocking handler) is not the handler's
         // outcome: leave the message in the slot for takeRemaining() to claim.
-        if (failure != null && !job.isActive) return
-        if (!slot.finish(message)) return // claimed by takeRemaining(): not ours to count
+        if (failure != null && !job.isActive) return null
+        if (!slot.finish(message)) return null // claimed by takeRemaining(): not ours to count
         if (failure == null) {
             slot.countSuccess()
-            (message as? RequestMessage<T>)?.reply?.complete(result)
-        } else {
+            message.reply?.complete(result)
+        } else if (!retryLater(message, failure)) {
             slot.countFailure()
-            (message as? RequestMessage<T>)?.reply?.completeExceptionally(failure)
-            logger.warn(failure) { "Handler of queue '$name' failed on message ${message.id}; the queue carries on" }
+            message.reply?.completeExceptionally(failure)
+            deadLetter(message, failure)
+        } else {
+            return keyKept // the retry keeps holding the key
         }
         finishedRestored(message)
+        val key = message.key ?: return keyKept
+        return keyLocks.release(key) ?: keyKept
+    }
+
+    /** Schedules [message]'s next attempt if its queue's policy allows one; `false` when the failure is final. */
+    private fun retryLater(message: Message<T>, failure: Throwable): Boolean {
+        val policy = retry ?: return false
+        if (message.attempt >= policy.maxAttempts || closed) return false
+        val retryable = try {
+            policy.retryOn.isRetryable(failure)
+        } catch (e: Exception) {
+            logger.warn(e) { "Retry predicate of queue '$name' threw; treating the failure as final" }
+            false
+        }
+        if (!retryable) return false
+        val now = clock.millis()
+        val wait = policy.backoff(message.attempt, random)
+        val next = richOf(message, firstFailureAt = now).retry(dueAt = now + wait.inWholeMilliseconds, firstFailureAt = firstFailureOf(message, now))
+        if (!delays.schedule(next, next.dueAtMillis)) return false // closing: this failure is final
+        retried.increment()
+        logger.info { "Queue '$name': message ${message.id} failed on attempt ${message.attempt} ($failure); retrying in $wait" }
+        return true
+    }
+
+    private fun firstFailureOf(message: Message<T>, now: Long): Long =
+        (message as? RichMessage<T>)?.firstFailureAtMillis?.takeIf { it > 0 } ?: now
+
+    private fun richOf(message: Message<T>, firstFailureAt: Long): RichMessage<T> =
+        message as? RichMessage<T>
+            ?: RichMessage(message.id, message.queueOrigin, message.data, message.offsetMillis, null, null, 1, 0, firstFailureAt)
+
+    /** Hands a message that failed for good to the dead-letter handler and queue, or logs it. */
+    private fun deadLetter(message: Message<T>, failure: Throwable) {
+        val now = clock.millis()
+        if (deadLetterQueue == null && deadLetterHandler == null) {
+            logger.warn(failure) {
+                "Handler of queue '$name' failed on message ${message.id}" +
+                    (if (message.attempt > 1) " (attempt ${message.attempt}, final)" else "") + "; the queue carries on"
+            }
+            return
+        }
+        deadLettered.increment()
+        val letter = DeadLetter(
+            queue = name,
+            messageId = message.id,
+            data = message.data as Any,
+            key = message.key,
+            attempts = message.attempt,
+            failureClass = failure.javaClass.name,
+            failureMessage = failure.message,
+            firstFailureAt = Instant.ofEpochMilli(firstFailureOf(message, now)),
+            lastFailureAt = Instant.ofEpochMilli(now),
+            failure = failure,
+        )
+        logger.warn(failure) { "Queue '$name': message ${message.id} failed for good after ${message.attempt} attempt(s); dead-lettered" }
+        deadLetterHandler?.let { handler ->
+            try {
+                handler.onDeadLetter(letter)
+            } catch (e: Exception) {
+                logger.error(e) { "Dead-letter handler of queue '$name' threw on message ${message.id}; the dead letter is logged here: $letter" }
+            }
+        }
+        deadLetterQueue?.let { publishDeadLetter(it, letter) }
     }
 
     private fun payDropDebt(): Boolean {
@@ -478,7 +602,8 @@ internal class QueueEngine<T>(
     }
 
     private fun leaveGate(message: Message<T>) {
-        if (gate != null && message.id > restoredMaxId) gate.leave()
+        // Retries re-enter without the gate; restored messages never entered it.
+        if (gate != null && message.attempt == 1 && message.id > restoredMaxId) gate.leave()
     }
 
     private fun finishedUnhandled(message: Message<T>) {
@@ -541,6 +666,10 @@ internal class QueueEngine<T>(
             rejected = rejected.sum(),
             dropped = dropped,
             withdrawn = withdrawn,
+            retried = retried.sum(),
+            deadLettered = deadLettered.sum(),
+            delayed = delays.size().toLong(),
+            waitingForKey = keyLocks.waiting().toLong(),
             paused = paused.value,
             capacity = gate?.capacity ?: QueueOptions.UNBOUNDED,
         )

@@ -146,7 +146,17 @@ internal class SnapshotStore(
                     sink.stream,
                     queue,
                     System.currentTimeMillis(),
-                    messages.asSequence().map { SnapshotRecord(it.id, it.publishedAtMillis, codec.encode(it.data)) },
+                    messages.asSequence().map {
+                        SnapshotRecord(
+                            id = it.id,
+                            publishedAtMillis = it.publishedAtMillis,
+                            payload = codec.encode(it.data),
+                            dueAtMillis = it.dueAtMillis,
+                            firstFailureAtMillis = (it as? RichMessage<*>)?.firstFailureAtMillis ?: 0L,
+                            attempt = it.attempt,
+                            key = it.key,
+                        )
+                    },
                 )
                 sink.force()
             }

@@ -24,6 +24,8 @@ class ChannelRelaySpec : FunSpec({
             relay.start(scope)
             relay.closeForPublishing()
             relay.offer(msg(99)) shouldBe false
+            relay.finishInput()
+            relay.offer(msg(100), internal = true) shouldBe false
             val taken = generateSequence { null }.toMutableList<Long>()
             while (true) taken += ((relay.take({}, Channel()) ?: break) as Message<*>).id
             taken shouldContainExactly (1L..20L).toList()

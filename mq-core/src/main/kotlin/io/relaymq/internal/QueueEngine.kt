@@ -246,7 +246,7 @@ internal class QueueEngine<T>(
         return if (reply == null && key == null && dueAt == 0L) {
             Message(id, base, payload, offset)
         } else {
-            RichMessage(id, base, payload, offset, reply, key, attemptNumber = 1, dueAtMillis = dueAt, firstFailureAtMillis = 0)
+            RichMessage(id, base, payload, offset, reply, key, attemptNumber = 1, dueAtMillis = dueAt, firstFailureAtMillis = RichMessage.NEVER_FAILED)
         }
     }
 
@@ -553,11 +553,11 @@ internal class QueueEngine<T>(
     }
 
     private fun firstFailureOf(message: Message<T>, now: Long): Long =
-        (message as? RichMessage<T>)?.firstFailureAtMillis?.takeIf { it > 0 } ?: now
+        (message as? RichMessage<T>)?.firstFailureAtMillis?.takeIf { it != RichMessage.NEVER_FAILED } ?: now
 
     private fun richOf(message: Message<T>, firstFailureAt: Long): RichMessage<T> =
         message as? RichMessage<T>
-            ?: RichMessage(message.id, message.queueOrigin, message.data, message.offsetMillis, null, null, 1, 0, firstFailureAt)
+            ?: RichMessage(message.id, message.queueOrigin, message.data, message.offsetMillis, null, null, 1, 0, RichMessage.NEVER_FAILED)
 
     /** Hands a message that failed for good to the dead-letter handler and queue, or logs it. */
     private fun deadLetter(message: Message<T>, failure: Throwable) {

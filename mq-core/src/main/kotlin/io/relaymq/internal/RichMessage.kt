@@ -21,12 +21,17 @@ internal class RichMessage<T>(
     private val attemptNumber: Int,
     /** Epoch millis before which the message must not be handed to a consumer; 0 when due at once. */
     val dueAtMillis: Long,
-    /** Epoch millis of the first failed attempt; 0 before any failure. */
+    /** Epoch millis of the first failed attempt; [NEVER_FAILED] before any failure. */
     val firstFailureAtMillis: Long,
 ) : Message<T>(id, origin, data, publishedOffsetMillis) {
     override fun attemptNumber(): Int = attemptNumber
 
     override fun orderingKey(): String? = orderingKey
+
+    companion object {
+        /** [firstFailureAtMillis] of a message that never failed (0 is a valid time on a virtual clock). */
+        const val NEVER_FAILED: Long = Long.MIN_VALUE
+    }
 
     /** The same message for its next attempt, due at [dueAt]. */
     fun retry(dueAt: Long, firstFailureAt: Long): RichMessage<T> =

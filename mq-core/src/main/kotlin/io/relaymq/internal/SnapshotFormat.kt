@@ -29,7 +29,7 @@ import java.util.zip.CheckedOutputStream
  *     body             bytes     id               i64
  *                                publishedAt      i64  epoch millis
  *                                dueAt            i64  epoch millis; 0 = due at once (delays, retries)
- *                                firstFailureAt   i64  epoch millis; 0 = never failed
+ *                                firstFailureAt   i64  epoch millis; Long.MIN_VALUE = never failed
  *                                attempt          i32  1 for a first delivery
  *                                keyLength        u16  0xFFFF = no ordering key
  *                                key              bytes, UTF-8 (keyLength of them)
@@ -56,7 +56,7 @@ internal class SnapshotRecord(
     val publishedAtMillis: Long,
     val payload: ByteArray,
     val dueAtMillis: Long = 0,
-    val firstFailureAtMillis: Long = 0,
+    val firstFailureAtMillis: Long = Long.MIN_VALUE,
     val attempt: Int = 1,
     val key: String? = null,
 )

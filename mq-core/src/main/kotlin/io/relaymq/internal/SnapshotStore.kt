@@ -152,7 +152,7 @@ internal class SnapshotStore(
                             publishedAtMillis = it.publishedAtMillis,
                             payload = codec.encode(it.data),
                             dueAtMillis = it.dueAtMillis,
-                            firstFailureAtMillis = (it as? RichMessage<*>)?.firstFailureAtMillis ?: 0L,
+                            firstFailureAtMillis = (it as? RichMessage<*>)?.firstFailureAtMillis ?: RichMessage.NEVER_FAILED,
                             attempt = it.attempt,
                             key = it.key,
                         )

@@ -278,6 +278,26 @@ class RoutingSpec : FunSpec({
             }
         }
 
+        test("per-key order holds on real threads too, where consumers race between take and key") {
+            val mq = MQ(dispatcher = kotlinx.coroutines.Dispatchers.Default)
+            val perKey = java.util.concurrent.ConcurrentHashMap<String, MutableList<Int>>()
+            val busyKeys = java.util.concurrent.ConcurrentHashMap.newKeySet<String>()
+            val overlaps = AtomicInteger()
+            mq.registerQueue<Int>("ordered", QueueOptions(concurrency = 8)) {
+                val key = it.key!!
+                if (!busyKeys.add(key)) overlaps.incrementAndGet()
+                if (it.data % 3 == 0) delay(1) else kotlinx.coroutines.yield()
+                perKey.computeIfAbsent(key) { mutableListOf() } += it.data
+                busyKeys.remove(key)
+            }
+            mq.start()
+            repeat(300) { i -> repeat(8) { k -> mq.publish("ordered", i, PublishOptions(key = "k$k")) } }
+            kotlinx.coroutines.withTimeout(60.seconds) { mq.awaitIdle() }
+            overlaps.get() shouldBe 0
+            perKey.values.forEach { it shouldContainExactly (0 until 300).toList() }
+            mq.shutdown()
+        }
+
         test("a failing message holds its key until it succeeds; messages without a key are not held") {
             runTest {
                 val mq = virtualMq()

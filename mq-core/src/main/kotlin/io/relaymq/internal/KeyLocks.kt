@@ -3,53 +3,75 @@ package io.relaymq.internal
 import io.relaymq.Message
 
 /**
- * Per-key serialization for ordering keys: at most one message per key is being handled (or waiting
- * for its retry) at a time; later messages with that key wait here, in the order consumers took them
- * from the queue, which is publish order.
+ * Per-key ordering: messages of one queue with the same key run one at a time, in publish order.
  *
- * A key is held by one message id from the moment a consumer starts it until it succeeds or fails for
- * good (a retry keeps holding it, so the retry runs before any later message with the key). Then the
- * releasing consumer takes the next waiting message of the key itself. Waiting messages do not occupy
- * a consumer.
+ * Order is fixed at publish: [register] appends the message's id to its key's line *before* the message
+ * enters the queue. A message may run only when it is at the head of its line ([tryAcquire]); one that
+ * is not is parked here and does not occupy a consumer. (Taking from the queue and acquiring the key are
+ * two steps, so consumers can reach [tryAcquire] out of queue order; the line, not the arrival, decides.)
+ * The head stays the head while its message waits for a retry, so later messages of the key wait too
+ * ("a failing message holds its key"). When it ends for good, [release] removes it and hands back the
+ * next message if it is already parked, for the releasing consumer to run; otherwise the consumer that
+ * takes it will find it at the head. A message that will never run (dropped, withdrawn, refused) leaves
+ * its line with [deregister].
  */
 internal class KeyLocks<T> {
-    private class State<T>(var holder: Long) {
-        val waiting = ArrayDeque<Message<T>>()
+    private class Line<T> {
+        val order = ArrayDeque<Long>()
+        val parked = HashMap<Long, Message<T>>()
     }
 
-    private val keys = HashMap<String, State<T>>() // guarded by this
+    private val lines = HashMap<String, Line<T>>() // guarded by this
 
-    /** `true` if [message] may run now (its key is free, or held by this very message); else it waits here. */
+    /** Puts [id] at the end of [key]'s line. Call before the message can be taken. */
+    @Synchronized
+    fun register(key: String, id: Long) {
+        lines.getOrPut(key) { Line() }.order.addLast(id)
+    }
+
+    /** `true` if [message] may run now (it heads its line); otherwise it is parked here. */
     @Synchronized
     fun tryAcquire(key: String, message: Message<T>): Boolean {
-        val state = keys[key]
-        if (state == null) {
-            keys[key] = State(message.id)
-            return true
-        }
-        if (state.holder == message.id) return true
-        state.waiting.addLast(message)
+        val line = lines[key] ?: return true // not registered (cannot happen for published messages): run
+        if (line.order.firstOrNull() == message.id) return true
+        line.parked[message.id] = message
         return false
     }
 
-    /** Frees [key]; returns the next message waiting for it, which now holds the key, or `null`. */
+    /** [id] (the head of [key]'s line) ended for good; returns the next message if it is parked, to run now. */
     @Synchronized
-    fun release(key: String): Message<T>? {
-        val state = keys[key] ?: return null
-        val next = state.waiting.removeFirstOrNull()
-        if (next == null) keys.remove(key) else state.holder = next.id
-        return next
+    fun release(key: String, id: Long): Message<T>? = leave(key, id)
+
+    /**
+     * [id] will never run (dropped, withdrawn, refused). Returns a parked message that now heads its line
+     * and must be put back into the queue, or `null`.
+     */
+    @Synchronized
+    fun deregister(key: String, id: Long): Message<T>? {
+        lines[key]?.parked?.remove(id)
+        return leave(key, id)
     }
 
-    /** How many messages wait for their key. */
-    @Synchronized
-    fun waiting(): Int = keys.values.sumOf { it.waiting.size }
+    private fun leave(key: String, id: Long): Message<T>? {
+        val line = lines[key] ?: return null
+        val wasHead = line.order.firstOrNull() == id
+        line.order.remove(id)
+        if (line.order.isEmpty()) {
+            lines.remove(key)
+            return null
+        }
+        return if (wasHead) line.parked.remove(line.order.first()) else null
+    }
 
-    /** Every waiting message, for close. */
+    /** How many messages are parked waiting for their key. */
+    @Synchronized
+    fun waiting(): Int = lines.values.sumOf { it.parked.size }
+
+    /** Every parked message, for close; forgets every line. */
     @Synchronized
     fun drain(): List<Message<T>> {
-        val all = keys.values.flatMap { it.waiting }
-        keys.clear()
+        val all = lines.values.flatMap { it.parked.values }
+        lines.clear()
         return all
     }
 }

@@ -94,6 +94,7 @@ internal class QueueEngine<T>(
     private val delays = DelayScheduler(name, clock) { message -> transport.offer(message, internal = true) }
     private lateinit var delaysJob: Job
     private val keyLocks = KeyLocks<T>()
+    private val orphans = java.util.concurrent.ConcurrentLinkedQueue<Message<T>>()
 
     /** [handle]'s answer when nothing follows on the same key (a sentinel, never handled). */
     @Suppress("UNCHECKED_CAST")
@@ -223,12 +224,20 @@ internal class QueueEngine<T>(
 
     private fun admit(data: Any, reply: CompletableFuture<Any?>?, key: String?, dueAt: Long): Long {
         val message = newMessage(sequence.incrementAndGet(), data, reply, key, dueAt)
+        // The key's line is joined before the message can be taken: publish order is line order.
+        if (key != null) keyLocks.register(key, message.id)
         // A sealed scheduler (closing) refuses, and so does the transport below: never accepted, never lost.
         if (dueAt > 0 && !closed && delays.schedule(message, dueAt)) return message.id
         if (transport.offer(message)) return message.id
         refused.incrementAndGet()
         gate?.leave()
+        if (key != null) requeue(keyLocks.deregister(key, message.id))
         throw closedException()
+    }
+
+    /** Puts a parked keyed message whose turn came (its predecessor will never run) back into the queue. */
+    private fun requeue(message: Message<T>?) {
+        if (message != null && !transport.offer(message, internal = true)) orphans.add(message) // collected at close
     }
 
     private fun newMessage(id: Long, data: Any, reply: CompletableFuture<Any?>?, key: String?, dueAt: Long): Message<T> {
@@ -260,6 +269,7 @@ internal class QueueEngine<T>(
             logger.warn(e) { "Drop listener of queue '$name' threw on message ${message.id}" }
         }
         finishedUnhandled(message)
+        message.key?.let { requeue(keyLocks.deregister(it, message.id)) }
     }
 
     // ---------------------------------------------------------------- lifecycle
@@ -281,6 +291,7 @@ internal class QueueEngine<T>(
             } else {
                 RichMessage(record.id, base, payload, at, null, record.key, record.attempt, record.dueAtMillis, record.firstFailureAtMillis)
             }
+            record.key?.let { keyLocks.register(it, record.id) }
             if (record.dueAtMillis > now && delays.schedule(message, record.dueAtMillis)) {
                 // waits in the scheduler
             } else {
@@ -415,7 +426,7 @@ internal class QueueEngine<T>(
         withTimeoutOrNull(grace) { queueJob.join() }
         val inFlight = slots.mapNotNull { it.claim() }
         val inFlightIds = inFlight.mapTo(HashSet()) { it.id }
-        val pending = (transport.drainUndelivered() + delays.drain() + keyLocks.drain())
+        val pending = (transport.drainUndelivered() + delays.drain() + keyLocks.drain() + orphans)
             .filter { it.id !in inFlightIds }
             .distinctBy { it.id }
         return Remaining(inFlight, pending)
@@ -474,6 +485,7 @@ internal class QueueEngine<T>(
             if (message.reply?.isDone == true) {
                 withdrawn.increment() // its requester gave up (cancelled or timed out) before delivery
                 finishedUnhandled(message)
+                message.key?.let { requeue(keyLocks.deregister(it, message.id)) }
                 continue
             }
             val key = message.key
@@ -529,7 +541,7 @@ internal class QueueEngine<T>(
         }
         finishedRestored(message)
         val key = message.key ?: return keyKept
-        return keyLocks.release(key) ?: keyKept
+        return keyLocks.release(key, message.id) ?: keyKept
     }
 
     /** Schedules [message]'s next attempt if its queue's policy allows one; `false` when the failure is final. */

@@ -63,10 +63,8 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
         registerQueue(name, options(name, concurrency), nonNull(codec, "codec"), handler)
 
     /** Registers a queue with [options] (capacity, overflow policy, drop listener, concurrency). */
-    public fun <T> registerQueue(name: String?, options: QueueOptions?, handler: MessageHandler<T>?): MessageBus {
-        val blocking = nonNull(handler, "MessageHandler of queue '$name'")
-        return registerBlocking(name, options, null) { message: Message<T> -> blocking.handle(message) }
-    }
+    public fun <T> registerQueue(name: String?, options: QueueOptions?, handler: MessageHandler<T>?): MessageBus =
+        registerBlocking(name, options, null, suspending(name, handler))
 
     /** Registers a queue with [options] and a [codec] for snapshots. */
     public fun <T> registerQueue(
@@ -74,9 +72,11 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
         options: QueueOptions?,
         codec: MessageCodec<T>?,
         handler: MessageHandler<T>?,
-    ): MessageBus {
+    ): MessageBus = registerBlocking(name, options, nonNull(codec, "codec"), suspending(name, handler))
+
+    private fun <T> suspending(name: String?, handler: MessageHandler<T>?): suspend (Message<T>) -> Any? {
         val blocking = nonNull(handler, "MessageHandler of queue '$name'")
-        return registerBlocking(name, options, nonNull(codec, "codec")) { message: Message<T> -> blocking.handle(message) }
+        return { message -> blocking.handle(message) }
     }
 
     /**

@@ -44,7 +44,8 @@ public class RetryPolicy(
         require(jitter in 0.0..1.0) { "jitter must be within [0, 1], was $jitter" }
     }
 
-    /** The wait before attempt [attempt] + 1, before jitter. */
+    /** The wait before attempt [attempt] + 1, before jitter. (Kotlin only; Java sees the builder's values.) */
+    @JvmSynthetic
     public fun nominalBackoff(attempt: Int): Duration {
         require(attempt >= 1) { "attempt must be at least 1, was $attempt" }
         val millis = initialBackoff.inWholeMilliseconds * multiplier.pow(attempt - 1)

@@ -6,8 +6,6 @@ import kotlinx.coroutines.CoroutineName
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.channels.Channel
-import kotlinx.coroutines.channels.ReceiveChannel
-import kotlinx.coroutines.selects.select
 import kotlinx.coroutines.launch
 import java.util.concurrent.ConcurrentLinkedQueue
 import java.util.concurrent.atomic.AtomicBoolean
@@ -53,6 +51,10 @@ private val logger = KotlinLogging.logger {}
  *    the outbox after the last consumer left (its `trySend` fails and the closed inbox refuses).
  * 8. When the inbox is closed and everything has moved on, the relay closes the outbox: consumers see
  *    `null` from [take] exactly when every accepted message has been handed out.
+ * 9. Consumers are woken (pause, shrink, snapshot close) by a [WAKE_UP] sentinel in the outbox rather
+ *    than by cancellation (which could strand a message on its way to them) or a `select` on a second
+ *    channel (which would allocate on every wait). It counts nowhere: not in [handedOut], not in
+ *    [takes], never returned by [poll], never in [drainUndelivered].
  */
 internal class ChannelRelay<T>(
     private val queueName: String,
@@ -181,26 +183,36 @@ internal class ChannelRelay<T>(
         return message
     }
 
-    override fun poll(): Message<T>? = outbox.tryReceive().getOrNull()?.let(::counted)
+    override fun poll(): Message<T>? {
+        while (true) {
+            val next = outbox.tryReceive().getOrNull() ?: return null
+            if (next !== WAKE_UP) return counted(next) // a stale wake-up is a no-op
+        }
+    }
 
-    override suspend fun take(whenEmpty: () -> Unit, interrupt: ReceiveChannel<Unit>): Any? {
-        val ready = outbox.tryReceive()
-        if (ready.isSuccess) return counted(ready.getOrThrow())
-        if (ready.isClosed) return null
-        // Belt and braces for invariant 5: an empty outbox always wakes a waiting relay.
-        signal()
-        whenEmpty()
-        // A losing receive clause takes nothing, so being interrupted never loses a message.
-        val next = select<Any?> {
-            outbox.onReceiveCatching { it.getOrNull() }
-            interrupt.onReceive { TakeInterrupted }
+    override suspend fun take(whenEmpty: () -> Unit): Any? {
+        while (true) {
+            val ready = outbox.tryReceive()
+            if (ready.isSuccess) {
+                val next = ready.getOrThrow()
+                if (next === WAKE_UP) return TakeInterrupted
+                return counted(next)
+            }
+            if (ready.isClosed) return null
+            // Belt and braces for invariant 5: an empty outbox always wakes a waiting relay.
+            signal()
+            whenEmpty()
+            val next = outbox.receiveCatching().getOrNull() ?: return null // closed, normally or by a failed relay
+            if (next === WAKE_UP) return TakeInterrupted
+            return counted(next)
         }
-        return if (next is Message<*>) {
-            @Suppress("UNCHECKED_CAST")
-            counted(next as Message<T>)
-        } else {
-            next
-        }
+    }
+
+    override fun wakeConsumers(count: Int) {
+        // Invariant 9: a consumer waits only on an empty outbox, so a wake-up sent now reaches a waiting
+        // consumer at once; with none waiting it sits behind the messages and is skipped when taken.
+        @Suppress("UNCHECKED_CAST")
+        repeat(count) { outbox.trySend(WAKE_UP as Message<T>) }
     }
 
     override fun closeForPublishing() {
@@ -217,6 +229,7 @@ internal class ChannelRelay<T>(
         outbox.close() // invariant 7: no late direct send can land after this drain
         val result = ArrayList<Message<T>>()
         while (true) result.add(outbox.tryReceive().getOrNull() ?: break)
+        result.removeAll { it === WAKE_UP }
         result.addAll(buffer)
         buffer.clear()
         while (true) result.add(inbox.tryReceive().getOrNull() ?: break)
@@ -227,5 +240,8 @@ internal class ChannelRelay<T>(
     internal companion object {
         /** Messages moved per batch before the relay looks at the outbox again. */
         const val DEFAULT_BATCH_LIMIT: Int = 256
+
+        /** Sent through the outbox by [wakeConsumers]; never a message, never counted. */
+        private val WAKE_UP: Message<Any?> = Message(0L, QueueOrigin("wake-up", 0L), null, 0)
     }
 }

@@ -1,7 +1,6 @@
 package io.relaymq.internal
 
 import io.relaymq.Message
-import kotlinx.coroutines.channels.Channel
 import java.util.concurrent.atomic.AtomicIntegerFieldUpdater
 import java.util.concurrent.atomic.AtomicLongFieldUpdater
 import java.util.concurrent.atomic.AtomicReferenceFieldUpdater
@@ -26,9 +25,6 @@ internal class ConsumerSlot<T> {
 
     /** Set when the queue shrinks: the consumer finishes its current message and stops. */
     @Volatile @JvmField internal var retired: Boolean = false
-
-    /** Raised to make an idle consumer look at its flags (paused, retired, stopping) without cancelling it. */
-    val wakeup: Channel<Unit> = Channel(Channel.CONFLATED)
 
     // Interrupt protocol for blocking handlers (the allocation-free equivalent of runInterruptible).
     @Volatile @JvmField internal var blockedThread: Thread? = null

@@ -3,7 +3,6 @@ package io.relaymq.internal
 import io.relaymq.Message
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Job
-import kotlinx.coroutines.channels.ReceiveChannel
 
 /**
  * What stores and moves one queue's messages between `publish` and the queue's consumers.
@@ -40,13 +39,18 @@ internal interface MessageTransport<T> {
 
     /**
      * The next message for a consumer; `null` when the transport is closed for publishing and empty;
-     * [TakeInterrupted] when a signal arrived on [interrupt] first (the consumer should look at its
-     * flags: paused, retired, stopping). Calls [whenEmpty] when there is nothing to take right now,
-     * before suspending. An interrupt never loses a message: either a message is returned or none was
-     * taken. Cancellation: if the caller is cancelled, no message is lost; one already taken out for it
-     * goes to [drainUndelivered].
+     * [TakeInterrupted] when [wakeConsumers] woke this consumer (it should look at its flags: paused,
+     * retired, stopping). Calls [whenEmpty] when there is nothing to take right now, before suspending.
+     * Cancellation: if the caller is cancelled, no message is lost; one already taken out for it goes to
+     * [drainUndelivered].
      */
-    suspend fun take(whenEmpty: () -> Unit, interrupt: ReceiveChannel<Unit>): Any?
+    suspend fun take(whenEmpty: () -> Unit): Any?
+
+    /**
+     * Makes up to [count] consumers waiting in [take] return [TakeInterrupted], without losing or
+     * reordering any message. A wake-up that finds no waiting consumer is consumed later as a no-op.
+     */
+    fun wakeConsumers(count: Int)
 
     /** Stops accepting new messages (internal offers still go in); accepted ones keep flowing. Idempotent. */
     fun closeForPublishing()

@@ -57,9 +57,9 @@ private val logger = KotlinLogging.logger {}
  *   from the transport's `whenEmpty` hook), not once per message.
  *
  * ## Consumers
- * A consumer checks its flags (retired, stopping, paused) before each take, and waits in `take` with
- * its slot's wake-up channel as an interrupt, so pausing, shrinking and a snapshot close reach idle
- * consumers without cancelling them (cancellation could strand a message on its way to them).
+ * A consumer checks its flags (retired, stopping, paused) before each take; pausing, shrinking and a
+ * snapshot close wake idle consumers through the transport ([MessageTransport.wakeConsumers]) rather
+ * than cancelling them (cancellation could strand a message on its way to them).
  * Growing launches new consumers with new slots; shrinking retires the newest ones, which finish their
  * current message and stop. Retired slots stay in [slots] for their counters.
  *
@@ -348,9 +348,9 @@ internal class QueueEngine<T>(
                     slots.addAll(added)
                     if (started) launchConsumers(added)
                 }
-                concurrency < active.size -> for (slot in active.takeLast(active.size - concurrency)) {
-                    slot.retired = true
-                    slot.wakeup.trySend(Unit)
+                concurrency < active.size -> {
+                    for (slot in active.takeLast(active.size - concurrency)) slot.retired = true
+                    transport.wakeConsumers(active.size) // idle retirees must see their flag
                 }
             }
             targetConcurrency = concurrency
@@ -361,7 +361,7 @@ internal class QueueEngine<T>(
     /** Consumers take nothing new until [resume]; handlers already running finish. Publishing goes on. */
     fun pause() {
         paused.value = true
-        for (slot in slots) slot.wakeup.trySend(Unit)
+        transport.wakeConsumers(slots.size)
     }
 
     fun resume() {
@@ -401,7 +401,7 @@ internal class QueueEngine<T>(
     fun stopTaking() {
         stopTaking = true
         paused.value = false // paused consumers must see the flag too
-        for (slot in slots) slot.wakeup.trySend(Unit)
+        transport.wakeConsumers(slots.size)
     }
 
     /** Suspends until every consumer has stopped. Cancellation: only the waiting is cancelled. */
@@ -473,7 +473,7 @@ internal class QueueEngine<T>(
                 continue
             }
             // poll() first: take() is a suspend call and allocates a continuation on every call.
-            val taken = transport.poll() ?: transport.take(whenEmpty, slot.wakeup) ?: return
+            val taken = transport.poll() ?: transport.take(whenEmpty) ?: return
             if (taken === TakeInterrupted) continue
             @Suppress("UNCHECKED_CAST")
             val message = taken as Message<T>

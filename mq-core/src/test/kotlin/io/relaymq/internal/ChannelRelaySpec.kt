@@ -27,7 +27,7 @@ class ChannelRelaySpec : FunSpec({
             relay.finishInput()
             relay.offer(msg(100), internal = true) shouldBe false
             val taken = generateSequence { null }.toMutableList<Long>()
-            while (true) taken += ((relay.take({}, Channel()) ?: break) as Message<*>).id
+            while (true) taken += ((relay.take {} ?: break) as Message<*>).id
             taken shouldContainExactly (1L..20L).toList()
         }
     }
@@ -42,7 +42,7 @@ class ChannelRelaySpec : FunSpec({
                 (1L..30L).forEach { relay.offer(msg(it)) }
                 val taken = mutableListOf<Long>()
                 val consumer = scope.launch {
-                    repeat(takeCount) { taken += ((relay.take({}, Channel()) ?: return@launch) as Message<*>).id }
+                    repeat(takeCount) { taken += ((relay.take {} ?: return@launch) as Message<*>).id }
                 }
                 testScheduler.runCurrent()
                 (11L..25L).forEach { relay.offer(msg(it + 100)) }

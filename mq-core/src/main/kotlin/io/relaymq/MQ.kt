@@ -8,6 +8,7 @@ import io.relaymq.internal.IdleWatch
 import io.relaymq.internal.QueueEngine
 import io.relaymq.internal.SnapshotFileSystem
 import io.relaymq.internal.SnapshotStore
+import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.CoroutineExceptionHandler
 import kotlinx.coroutines.CoroutineName
@@ -365,10 +366,16 @@ public class MQ internal constructor(
         options: PublishOptions = NO_OPTIONS,
     ): R {
         val engine = engine(queue)
-        val reply = CompletableFuture<Any?>()
+        // A CompletableDeferred, not a CompletableFuture: awaiting it costs a fraction of a future's await.
+        val reply = CompletableDeferred<Any?>()
         val dueAt = if (options === NO_OPTIONS) 0L else dueAtOf(options)
         if (engine.tryPublish(data, reply, options.key, dueAt) == NO_ROOM) engine.publishSuspending(data, reply, options.key, dueAt)
-        val result = if (timeout.isInfinite()) reply.await() else withTimeout(timeout) { reply.await() }
+        val result = try {
+            if (timeout.isInfinite()) reply.await() else withTimeout(timeout) { reply.await() }
+        } catch (e: CancellationException) {
+            reply.cancel() // withdraws the message if no consumer took it yet
+            throw e
+        }
         @Suppress("UNCHECKED_CAST")
         return result as R
     }

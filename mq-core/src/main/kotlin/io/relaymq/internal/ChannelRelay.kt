@@ -190,22 +190,20 @@ internal class ChannelRelay<T>(
         }
     }
 
-    override suspend fun take(whenEmpty: () -> Unit): Any? {
-        while (true) {
-            val ready = outbox.tryReceive()
-            if (ready.isSuccess) {
-                val next = ready.getOrThrow()
-                if (next === WAKE_UP) return TakeInterrupted
-                return counted(next)
-            }
-            if (ready.isClosed) return null
-            // Belt and braces for invariant 5: an empty outbox always wakes a waiting relay.
-            signal()
-            whenEmpty()
-            val next = outbox.receiveCatching().getOrNull() ?: return null // closed, normally or by a failed relay
-            if (next === WAKE_UP) return TakeInterrupted
-            return counted(next)
-        }
+    override fun prepareToWait(whenEmpty: () -> Unit): Boolean {
+        if (outbox.isClosedForReceive) return false
+        // Belt and braces for invariant 5: an empty outbox always wakes a waiting relay.
+        signal()
+        whenEmpty()
+        return true
+    }
+
+    override suspend fun awaitNext(): Any? = outbox.receive()
+
+    override fun accept(element: Any?): Any? {
+        if (element === WAKE_UP) return TakeInterrupted
+        @Suppress("UNCHECKED_CAST")
+        return counted(element as Message<T>)
     }
 
     override fun wakeConsumers(count: Int) {

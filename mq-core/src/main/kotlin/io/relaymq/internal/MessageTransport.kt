@@ -38,16 +38,24 @@ internal interface MessageTransport<T> {
     fun poll(): Message<T>?
 
     /**
-     * The next message for a consumer; `null` when the transport is closed for publishing and empty;
-     * [TakeInterrupted] when [wakeConsumers] woke this consumer (it should look at its flags: paused,
-     * retired, stopping). Calls [whenEmpty] when there is nothing to take right now, before suspending.
+     * Before a consumer waits with [awaitNext]: `false` when the transport is closed and empty (the
+     * consumer stops); otherwise calls [whenEmpty] (nothing to take right now) and returns `true`.
+     */
+    fun prepareToWait(whenEmpty: () -> Unit): Boolean
+
+    /**
+     * Suspends for the next element for a consumer; pass it to [accept]. A tail call into the channel,
+     * so waiting allocates nothing. Throws when the transport is closed and empty.
      * Cancellation: if the caller is cancelled, no message is lost; one already taken out for it goes to
      * [drainUndelivered].
      */
-    suspend fun take(whenEmpty: () -> Unit): Any?
+    suspend fun awaitNext(): Any?
+
+    /** Turns what [awaitNext] returned into a message, or [TakeInterrupted] after [wakeConsumers]. */
+    fun accept(element: Any?): Any?
 
     /**
-     * Makes up to [count] consumers waiting in [take] return [TakeInterrupted], without losing or
+     * Makes up to [count] consumers waiting in [awaitNext] get [TakeInterrupted], without losing or
      * reordering any message. A wake-up that finds no waiting consumer is consumed later as a no-op.
      */
     fun wakeConsumers(count: Int)

@@ -156,7 +156,7 @@ internal class QueueEngine<T>(
      * @throws QueueFullException for a full REJECT queue.
      * @throws BusClosedException when closed for publishing.
      */
-    fun tryPublish(data: Any, reply: CompletableFuture<Any?>?, key: String? = null, dueAt: Long = 0): Long {
+    fun tryPublish(data: Any, reply: Any?, key: String? = null, dueAt: Long = 0): Long {
         validate(data)
         val gate = gate
         if (gate != null && !gate.tryEnter()) {
@@ -190,7 +190,7 @@ internal class QueueEngine<T>(
      * Waits for room in a SUSPEND queue, then accepts. Cancellation: nothing is accepted if cancelled.
      * @throws BusClosedException when the queue closes while waiting (the message is not accepted).
      */
-    suspend fun publishSuspending(data: Any, reply: CompletableFuture<Any?>?, key: String? = null, dueAt: Long = 0): Long {
+    suspend fun publishSuspending(data: Any, reply: Any?, key: String? = null, dueAt: Long = 0): Long {
         validate(data)
         try {
             gate?.enter()
@@ -222,7 +222,7 @@ internal class QueueEngine<T>(
         }
     }
 
-    private fun admit(data: Any, reply: CompletableFuture<Any?>?, key: String?, dueAt: Long): Long {
+    private fun admit(data: Any, reply: Any?, key: String?, dueAt: Long): Long {
         val message = newMessage(sequence.incrementAndGet(), data, reply, key, dueAt)
         // The key's line is joined before the message can be taken: publish order is line order.
         if (key != null) keyLocks.register(key, message.id)
@@ -240,7 +240,7 @@ internal class QueueEngine<T>(
         if (message != null && !transport.offer(message, internal = true)) orphans.add(message) // collected at close
     }
 
-    private fun newMessage(id: Long, data: Any, reply: CompletableFuture<Any?>?, key: String?, dueAt: Long): Message<T> {
+    private fun newMessage(id: Long, data: Any, reply: Any?, key: String?, dueAt: Long): Message<T> {
         val now = clock.millis()
         var base = origin
         var offset = base.offsetOf(now)
@@ -261,7 +261,7 @@ internal class QueueEngine<T>(
 
     private fun drop(message: Message<T>, why: String) {
         dropped.increment()
-        message.reply?.completeExceptionally(MessageDroppedException(name, message.id, why))
+        message.replyWithFailure(MessageDroppedException(name, message.id, why))
         dropLog.warn { "dropped message ${message.id} ($why)" }
         try {
             onDrop?.onDrop(message)
@@ -436,7 +436,7 @@ internal class QueueEngine<T>(
     fun settle(remaining: Remaining<T>, saved: Boolean) {
         val why = if (saved) "saved to the snapshot at close; its result is not delivered" else "abandoned at close"
         for (message in remaining.all) {
-            message.reply?.completeExceptionally(MessageDroppedException(name, message.id, why))
+            message.replyWithFailure(MessageDroppedException(name, message.id, why))
         }
         if (saved) {
             savedInFlight += remaining.inFlight.size
@@ -473,7 +473,17 @@ internal class QueueEngine<T>(
                 continue
             }
             // poll() first: take() is a suspend call and allocates a continuation on every call.
-            val taken = transport.poll() ?: transport.take(whenEmpty) ?: return
+            val taken = transport.poll() ?: run {
+                if (!transport.prepareToWait(whenEmpty)) return // closed and empty
+                val raw = try {
+                    transport.awaitNext()
+                } catch (e: CancellationException) {
+                    throw e
+                } catch (e: Throwable) {
+                    return // closed, normally or by a failed relay (already logged)
+                }
+                transport.accept(raw)
+            }
             if (taken === TakeInterrupted) continue
             @Suppress("UNCHECKED_CAST")
             val message = taken as Message<T>
@@ -482,7 +492,7 @@ internal class QueueEngine<T>(
                 drop(message, "DROP_OLDEST: a newer message arrived while the queue was full")
                 continue
             }
-            if (message.reply?.isDone == true) {
+            if (message.isWithdrawn) {
                 withdrawn.increment() // its requester gave up (cancelled or timed out) before delivery
                 finishedUnhandled(message)
                 message.key?.let { requeue(keyLocks.deregister(it, message.id)) }
@@ -504,7 +514,8 @@ internal class QueueEngine<T>(
      * ordering key when this one ended for good and released it, [keyKept] when nothing follows, or
      * `null` when the consumer must stop (its message was taken over by the close).
      */
-    private suspend fun handle(slot: ConsumerSlot<T>, message: Message<T>, job: Job): Message<T>? {
+    @Suppress("NOTHING_TO_INLINE") // inline: a separate suspend function would allocate a continuation per message
+    private suspend inline fun handle(slot: ConsumerSlot<T>, message: Message<T>, job: Job): Message<T>? {
         slot.begin(message)
         var failure: Throwable? = null
         var result: Any? = null
@@ -531,10 +542,10 @@ internal class QueueEngine<T>(
         if (!slot.finish(message)) return null // claimed by takeRemaining(): not ours to count
         if (failure == null) {
             slot.countSuccess()
-            message.reply?.complete(result)
+            message.replyWith(result)
         } else if (!retryLater(message, failure)) {
             slot.countFailure()
-            message.reply?.completeExceptionally(failure)
+            message.replyWithFailure(failure)
             deadLetter(message, failure)
         } else {
             return keyKept // the retry keeps holding the key

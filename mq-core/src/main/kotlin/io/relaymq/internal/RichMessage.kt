@@ -1,6 +1,7 @@
 package io.relaymq.internal
 
 import io.relaymq.Message
+import kotlinx.coroutines.CompletableDeferred
 import java.util.concurrent.CompletableFuture
 
 /**
@@ -16,7 +17,8 @@ internal class RichMessage<T>(
     origin: QueueOrigin,
     data: T,
     publishedOffsetMillis: Int,
-    val reply: CompletableFuture<Any?>?,
+    /** Who waits for the result: a `CompletableFuture` (Java) or a `CompletableDeferred` (Kotlin). */
+    val reply: Any?,
     private val orderingKey: String?,
     private val attemptNumber: Int,
     /** Epoch millis before which the message must not be handed to a consumer; 0 when due at once. */
@@ -38,9 +40,32 @@ internal class RichMessage<T>(
         RichMessage(id, queueOrigin, data, offsetMillis, reply, orderingKey, attemptNumber + 1, dueAt, firstFailureAt)
 }
 
-/** The reply future of [this] message, if a requester waits for it. */
-internal val Message<*>.reply: CompletableFuture<Any?>?
-    get() = (this as? RichMessage<*>)?.reply
+/** Hands [result] to whoever waits for [this] message's result, if anyone. */
+internal fun Message<*>.replyWith(result: Any?) {
+    when (val reply = (this as? RichMessage<*>)?.reply) {
+        null -> {}
+        is CompletableDeferred<*> -> @Suppress("UNCHECKED_CAST") (reply as CompletableDeferred<Any?>).complete(result)
+        is CompletableFuture<*> -> @Suppress("UNCHECKED_CAST") (reply as CompletableFuture<Any?>).complete(result)
+    }
+}
+
+/** Hands [failure] to whoever waits for [this] message's result, if anyone. */
+internal fun Message<*>.replyWithFailure(failure: Throwable) {
+    when (val reply = (this as? RichMessage<*>)?.reply) {
+        null -> {}
+        is CompletableDeferred<*> -> reply.completeExceptionally(failure)
+        is CompletableFuture<*> -> reply.completeExceptionally(failure)
+    }
+}
+
+/** `true` when someone waited for [this] message's result and stopped (cancelled, timed out): withdraw it. */
+internal val Message<*>.isWithdrawn: Boolean
+    get() = when (val reply = (this as? RichMessage<*>)?.reply) {
+        null -> false
+        is CompletableDeferred<*> -> reply.isCompleted
+        is CompletableFuture<*> -> reply.isDone
+        else -> false
+    }
 
 /** Epoch millis before which [this] message must not be handed out; 0 when due at once. */
 internal val Message<*>.dueAtMillis: Long

@@ -59,10 +59,13 @@ internal const val NO_ROOM: Long = -1L
  * ```
  *
  * ## Guarantees
- * - **Delivery:** each accepted message is handed to exactly one handler call, at most once, unless
- *   the bus gives up on it at the drain deadline (then it is counted and logged as abandoned).
- * - **Ordering:** a queue hands messages out in the order it accepted them. With `concurrency = 1`
- *   they are also processed in that order; with more consumers, processing overlaps.
+ * - **Delivery:** each accepted message ends exactly once: succeeded, failed (after its last attempt,
+ *   see [RetryPolicy]; dead-lettered if configured), dropped by an overflow policy, withdrawn (its
+ *   [request] gave up before delivery), saved to a snapshot, or abandoned at close (counted, logged).
+ *   It is handled by one handler call per attempt, never two at once.
+ * - **Ordering:** a queue hands messages out in the order it accepted them (delayed ones when due).
+ *   With `concurrency = 1` they are processed in that order; with more consumers processing overlaps,
+ *   except for messages sharing an ordering key ([PublishOptions.key]): one at a time, publish order.
  * - **Concurrency:** never more than `concurrency` handlers of one queue run at once.
  * - **Failures:** a handler that throws is logged (queue, id, stack trace) and counted as failed; its
  *   consumer carries on with the next message. Cancellation is never swallowed.

@@ -26,7 +26,7 @@ final class PendingMemory {
         Map<String, Double> bytes = new LinkedHashMap<>();
         bytes.put("channel", perMessage(() -> filledHolder(0)));
         bytes.put("linkedBlockingQueue", perMessage(() -> filledHolder(1)));
-        bytes.put("relaymq (not started: in the inbox)", notStarted());
+        bytes.put("relaymq (not started)", notStarted());
         bytes.put("relaymq (started, consumer busy)", behindBusyConsumer());
         return bytes;
     }

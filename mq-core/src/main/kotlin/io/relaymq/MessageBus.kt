@@ -148,6 +148,8 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
             type = codec?.type(),
             codec = codec,
             handler = { message: Message<T> ->
+                // Kotlin types the result as non-null, but a Java implementation can still return null.
+                @Suppress("USELESS_ELVIS")
                 val stage = asyncHandler.handle(message)
                     ?: throw NullPointerException("AsyncMessageHandler of queue '$queueName' returned null for message ${message.id}")
                 stage.await()

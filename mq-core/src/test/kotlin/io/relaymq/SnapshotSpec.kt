@@ -5,6 +5,10 @@ import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.collections.shouldContainExactly
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.string.shouldContain
+import io.kotest.property.Arb
+import io.kotest.property.arbitrary.boolean
+import io.kotest.property.arbitrary.int
+import io.kotest.property.checkAll
 import io.relaymq.internal.QueueFileNames
 import io.relaymq.internal.SnapshotFileSystem
 import io.relaymq.internal.SnapshotSink
@@ -302,6 +306,32 @@ class SnapshotSpec : FunSpec({
             lenient.awaitIdle()
             seen shouldContainExactly listOf("fresh")
             lenient.shutdown()
+        }
+    }
+
+    test("any corruption of a real snapshot: the bus starts, restores all or nothing, never garbage (property)") {
+        val source = tempDir()
+        runTest {
+            val first = persistentMq(source)
+            first.registerQueue<String>("q") {}
+            repeat(20) { first.publish("q", "payload-$it") }
+            first.shutdown()
+        }
+        val good = Files.readAllBytes(source.resolve(QueueFileNames.fileName("q")))
+        checkAll(150, Arb.int(good.indices), Arb.int(1..255), Arb.boolean()) { position, mask, truncate ->
+            val bytes = if (truncate) good.copyOf(position) else good.copyOf().also { it[position] = (it[position].toInt() xor mask).toByte() }
+            val dir = tempDir()
+            Files.write(dir.resolve(QueueFileNames.fileName("q")), bytes)
+            runTest {
+                val mq = persistentMq(dir)
+                val seen = mutableListOf<String>()
+                mq.registerQueue<String>("q") { seen += it.data } // never throws without strict mode
+                mq.start()
+                mq.awaitIdle()
+                seen shouldBe emptyList() // a corrupt file is never partly restored, never read as garbage
+                dir.listDirectoryEntries().count { it.name.contains(".corrupt-") } shouldBe 1
+                mq.shutdown()
+            }
         }
     }
 

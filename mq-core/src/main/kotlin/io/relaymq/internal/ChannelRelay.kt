@@ -4,6 +4,8 @@ import io.github.oshai.kotlinlogging.KotlinLogging
 import io.relaymq.Message
 import kotlinx.coroutines.CoroutineName
 import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.DelicateCoroutinesApi
+import kotlinx.coroutines.ExperimentalCoroutinesApi
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.launch
@@ -117,6 +119,7 @@ internal class ChannelRelay<T>(
             }
         }
 
+    @OptIn(ExperimentalCoroutinesApi::class) // inbox.isEmpty: a snapshot check, which is all the re-check needs
     private suspend fun relay() {
         var inboxOpen = true
         while (true) {
@@ -190,6 +193,7 @@ internal class ChannelRelay<T>(
         }
     }
 
+    @OptIn(DelicateCoroutinesApi::class) // isClosedForReceive may turn true just after; awaitNext() then throws
     override fun prepareToWait(whenEmpty: () -> Unit): Boolean {
         if (outbox.isClosedForReceive) return false
         // Belt and braces for invariant 5: an empty outbox always wakes a waiting relay.

@@ -3,43 +3,32 @@ package io.relaymq.bench;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
-import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OperationsPerInvocation;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
 import org.openjdk.jmh.annotations.Param;
-import org.openjdk.jmh.annotations.Scope;
-import org.openjdk.jmh.annotations.Setup;
-import org.openjdk.jmh.annotations.State;
-import org.openjdk.jmh.annotations.TearDown;
 
 /** Fan-in: 8 producers to 1 consumer. Score: messages per second. */
-@State(Scope.Benchmark)
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
-public class FanInBench {
-    /** Messages per benchmark invocation: large enough that batch start-up costs vanish. */
-    static final int BATCH = 100_000;
-
+public class FanInBench extends WorkloadBench {
     @Param({"relaymq", "channel", "executor", "guava"})
     public String impl;
 
-    private Workload workload;
+    @Override
+    protected String impl() {
+        return impl;
+    }
 
-    @Setup(Level.Trial)
-    public void setUp() {
-        workload = switch (impl) {
+    @Override
+    protected Workload create(String impl) {
+        return switch (impl) {
             case "relaymq" -> new RelayWorkload(8, 1);
             case "channel" -> new ChannelWorkload(8, 1);
             case "executor" -> JavaWorkloads.executor(8, 1);
             case "guava" -> JavaWorkloads.guava(8);
-            default -> throw new IllegalArgumentException("unknown impl " + impl);
+            default -> throw unknown(impl);
         };
-    }
-
-    @TearDown(Level.Trial)
-    public void tearDown() throws Exception {
-        workload.close();
     }
 
     @Benchmark

@@ -3,42 +3,31 @@ package io.relaymq.bench;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
-import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OperationsPerInvocation;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
 import org.openjdk.jmh.annotations.Param;
-import org.openjdk.jmh.annotations.Scope;
-import org.openjdk.jmh.annotations.Setup;
-import org.openjdk.jmh.annotations.State;
-import org.openjdk.jmh.annotations.TearDown;
 
 /** 4 producers to 4 consumers. Score: messages per second. */
-@State(Scope.Benchmark)
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
-public class FourToFourBench {
-    /** Messages per benchmark invocation: large enough that batch start-up costs vanish. */
-    static final int BATCH = 100_000;
-
+public class FourToFourBench extends WorkloadBench {
     @Param({"relaymq", "channel", "executor"})
     public String impl;
 
-    private Workload workload;
+    @Override
+    protected String impl() {
+        return impl;
+    }
 
-    @Setup(Level.Trial)
-    public void setUp() {
-        workload = switch (impl) {
+    @Override
+    protected Workload create(String impl) {
+        return switch (impl) {
             case "relaymq" -> new RelayWorkload(4, 4);
             case "channel" -> new ChannelWorkload(4, 4);
             case "executor" -> JavaWorkloads.executor(4, 4);
-            default -> throw new IllegalArgumentException("unknown impl " + impl);
+            default -> throw unknown(impl);
         };
-    }
-
-    @TearDown(Level.Trial)
-    public void tearDown() throws Exception {
-        workload.close();
     }
 
     @Benchmark

@@ -22,6 +22,27 @@ import java.util.concurrent.TimeUnit;
 final class JavaWorkloads {
     private JavaWorkloads() { }
 
+    /**
+     * A workload whose batch is: arm the completion, let {@code feeders} call {@code send} n times in all,
+     * wait until every message was handled; closing closes the feeders and then {@code resources}.
+     */
+    static Workload batch(Completion completion, Producers feeders, Producers.Send send, AutoCloseable... resources) {
+        return new Workload() {
+            @Override
+            public void run(int n) throws Exception {
+                completion.arm(n);
+                feeders.run(n, send);
+                completion.await();
+            }
+
+            @Override
+            public void close() throws Exception {
+                feeders.close();
+                for (AutoCloseable resource : resources) resource.close();
+            }
+        };
+    }
+
     static ThreadPoolExecutor pool(int threads) {
         return new ThreadPoolExecutor(threads, threads, 0, TimeUnit.SECONDS, new LinkedBlockingQueue<>());
     }
@@ -32,20 +53,7 @@ final class JavaWorkloads {
         ThreadPoolExecutor executor = pool(consumers);
         Producers feeders = new Producers(producers);
         Runnable task = completion::onMessage;
-        return new Workload() {
-            @Override
-            public void run(int n) throws Exception {
-                completion.arm(n);
-                feeders.run(n, () -> executor.execute(task));
-                completion.await();
-            }
-
-            @Override
-            public void close() {
-                feeders.close();
-                executor.shutdownNow();
-            }
-        };
+        return batch(completion, feeders, () -> executor.execute(task), executor::shutdownNow);
     }
 
     /** Guava's {@code AsyncEventBus} on a one-thread executor, posted to by producer threads. */
@@ -61,20 +69,7 @@ final class JavaWorkloads {
             }
         });
         Producers feeders = new Producers(producers);
-        return new Workload() {
-            @Override
-            public void run(int n) throws Exception {
-                completion.arm(n);
-                feeders.run(n, () -> bus.post(PAYLOAD));
-                completion.await();
-            }
-
-            @Override
-            public void close() {
-                feeders.close();
-                executor.shutdownNow();
-            }
-        };
+        return batch(completion, feeders, () -> bus.post(Workload.PAYLOAD), executor::shutdownNow);
     }
 
     /** RelayMQ's Java facade: {@code publish} returns a {@code CompletableFuture} that nobody waits on. */
@@ -84,20 +79,7 @@ final class JavaWorkloads {
         bus.registerQueue("bench", consumers, (Message<Integer> m) -> completion.onMessage());
         bus.start();
         Producers feeders = new Producers(producers);
-        return new Workload() {
-            @Override
-            public void run(int n) throws Exception {
-                completion.arm(n);
-                feeders.run(n, () -> bus.publish("bench", PAYLOAD));
-                completion.await();
-            }
-
-            @Override
-            public void close() {
-                feeders.close();
-                bus.close();
-            }
-        };
+        return batch(completion, feeders, () -> bus.publish("bench", Workload.PAYLOAD), bus);
     }
 
     /** {@code CompletableFuture.runAsync(task, executor)} per message, from producer threads. */
@@ -106,20 +88,7 @@ final class JavaWorkloads {
         ThreadPoolExecutor executor = pool(consumers);
         Producers feeders = new Producers(producers);
         Runnable task = completion::onMessage;
-        return new Workload() {
-            @Override
-            public void run(int n) throws Exception {
-                completion.arm(n);
-                feeders.run(n, () -> CompletableFuture.runAsync(task, executor));
-                completion.await();
-            }
-
-            @Override
-            public void close() {
-                feeders.close();
-                executor.shutdownNow();
-            }
-        };
+        return batch(completion, feeders, () -> CompletableFuture.runAsync(task, executor), executor::shutdownNow);
     }
 
     /** {@code supplyAsync(..., executor).join()} per round trip. */

@@ -52,7 +52,8 @@ private val logger = KotlinLogging.logger {}
  *    closed, so even a publisher that checked [closed] just before the close cannot slip a message into
  *    the outbox after the last consumer left (its `trySend` fails and the closed inbox refuses).
  * 8. When the inbox is closed and everything has moved on, the relay closes the outbox: consumers see
- *    `null` from [take] exactly when every accepted message has been handed out.
+ *    the end of the outbox (from [awaitNext] or [prepareToWait]) exactly when every accepted message has
+ *    been handed out.
  * 9. Consumers are woken (pause, shrink, snapshot close) by a [WAKE_UP] sentinel in the outbox rather
  *    than by cancellation (which could strand a message on its way to them) or a `select` on a second
  *    channel (which would allocate on every wait). It counts nowhere: not in [handedOut], not in

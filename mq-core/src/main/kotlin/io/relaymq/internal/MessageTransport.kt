@@ -13,11 +13,12 @@ import kotlinx.coroutines.Job
  *
  * Contract, for every implementation:
  * - [offer] never suspends and never loses a message: it either takes ownership or returns `false`.
- * - A message given to [offer] is returned by [take] at most once, or, after the transport was stopped,
+ * - A message given to [offer] is handed to a consumer ([poll] or [awaitNext]/[accept]) at most once,
+ *   or, after the transport was stopped,
  *   by [drainUndelivered]; never both, never neither. (Duplicates in [drainUndelivered] itself are
  *   allowed; the engine de-duplicates by id.)
  * - After [closeForPublishing], [offer] returns `false` (but for internal offers); after [finishInput]
- *   always, and [take] keeps returning what was accepted, then `null`.
+ *   always, and consumers keep receiving what was accepted, then the end.
  */
 internal interface MessageTransport<T> {
     /**
@@ -29,7 +30,7 @@ internal interface MessageTransport<T> {
 
     /**
      * Launches whatever moves messages (the relay coroutine) in [scope] and returns its job, which ends
-     * once everything accepted was handed to [take] after [closeForPublishing], or when cancelled.
+     * once everything accepted was handed to consumers after [finishInput], or when cancelled.
      * Called at most once.
      */
     fun start(scope: CoroutineScope): Job
@@ -63,11 +64,11 @@ internal interface MessageTransport<T> {
     /** Stops accepting new messages (internal offers still go in); accepted ones keep flowing. Idempotent. */
     fun closeForPublishing()
 
-    /** No more offers of any kind: once everything is handed out, [take] returns `null`. Idempotent. */
+    /** No more offers of any kind: once everything is handed out, consumers see the end. Idempotent. */
     fun finishInput()
 
     /**
-     * Every accepted message that [take] never returned, in no particular order, and refuses every later
+     * Every accepted message never handed to a consumer, in no particular order, and refuses every later
      * [offer]. Only valid once the relay has finished and the consumers are cancelled.
      */
     fun drainUndelivered(): List<Message<T>>

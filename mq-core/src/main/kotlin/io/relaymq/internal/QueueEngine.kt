@@ -472,7 +472,7 @@ internal class QueueEngine<T>(
                 paused.first { !it }
                 continue
             }
-            // poll() first: take() is a suspend call and allocates a continuation on every call.
+            // poll() first, without suspending; waiting is a tail call into the channel (no allocation).
             val taken = transport.poll() ?: run {
                 if (!transport.prepareToWait(whenEmpty)) return // closed and empty
                 val raw = try {

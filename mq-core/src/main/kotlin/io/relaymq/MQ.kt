@@ -624,7 +624,7 @@ public class MQ internal constructor(
                     if (failure == null) failure = error else failure.addSuppressed(error)
                 }
             }
-            if (rest != null) engine.settleAny(rest, saved = saved > 0)
+            if (rest != null) engine.settle(rest, saved = saved > 0)
             val lost = if (saved > 0) emptyList() else messages
             if (lost.isNotEmpty()) {
                 logger.warn {

@@ -269,7 +269,6 @@ internal class QueueEngine<T>(
             logger.warn(e) { "Drop listener of queue '$name' threw on message ${message.id}" }
         }
         finishedUnhandled(message)
-        message.key?.let { requeue(keyLocks.deregister(it, message.id)) }
     }
 
     // ---------------------------------------------------------------- lifecycle
@@ -433,7 +432,7 @@ internal class QueueEngine<T>(
     }
 
     /** Counts [remaining] as saved to the snapshot or, when [saved] is false, as abandoned. */
-    fun settle(remaining: Remaining<T>, saved: Boolean) {
+    fun settle(remaining: Remaining<*>, saved: Boolean) {
         val why = if (saved) "saved to the snapshot at close; its result is not delivered" else "abandoned at close"
         for (message in remaining.all) {
             message.replyWithFailure(MessageDroppedException(name, message.id, why))
@@ -447,10 +446,6 @@ internal class QueueEngine<T>(
         }
         idleWatch.onProgress()
     }
-
-    /** [settle] for a [Remaining] whose type parameter the caller does not know. */
-    @Suppress("UNCHECKED_CAST")
-    fun settleAny(remaining: Remaining<*>, saved: Boolean): Unit = settle(remaining as Remaining<T>, saved)
 
     /** The queue's snapshot codec, when the bus persists. */
     fun codec(): MessageCodec<T>? = codec
@@ -495,7 +490,6 @@ internal class QueueEngine<T>(
             if (message.isWithdrawn) {
                 withdrawn.increment() // its requester gave up (cancelled or timed out) before delivery
                 finishedUnhandled(message)
-                message.key?.let { requeue(keyLocks.deregister(it, message.id)) }
                 continue
             }
             val key = message.key
@@ -629,8 +623,10 @@ internal class QueueEngine<T>(
         if (gate != null && message.attempt == 1 && message.id > restoredMaxId) gate.leave()
     }
 
+    /** [message] ended without its handler (dropped, withdrawn): it leaves its key's line too. */
     private fun finishedUnhandled(message: Message<T>) {
         finishedRestored(message)
+        message.key?.let { requeue(keyLocks.deregister(it, message.id)) }
     }
 
     private fun finishedRestored(message: Message<T>) {

@@ -12,6 +12,7 @@ public class CloseSummary internal constructor(
     @get:JvmName("queues") public val queues: Map<String, QueueCloseSummary>,
     /** `true` when the drain timeout expired and the remaining work was cancelled. */
     @get:JvmName("timedOut") public val timedOut: Boolean,
+    snapshotFailure: SnapshotException?,
 ) {
     /** Messages whose handler finished (successfully or not) while the bus was closing, all queues. */
     @get:JvmName("processedDuringClose")
@@ -23,9 +24,11 @@ public class CloseSummary internal constructor(
     public val saved: Long
         get() = queues.values.sumOf { it.saved }
 
-    /** Set when writing a snapshot failed; [MQ.shutdown] and [MessageBus.close] throw it. */
-    @get:JvmSynthetic @set:JvmSynthetic
-    internal var failure: SnapshotException? = null
+    /** Set when writing a snapshot failed; [MQ.shutdown] and [MessageBus.close] throw it (carrying this summary). */
+    @get:JvmSynthetic
+    internal val failure: SnapshotException? =
+        snapshotFailure?.let { SnapshotException(it.message ?: "writing a snapshot failed", it.cause, this) }
+            ?.also { copy -> snapshotFailure.suppressed.forEach(copy::addSuppressed) }
 
     /** Returns this summary, or throws the snapshot failure it records. */
     @JvmSynthetic

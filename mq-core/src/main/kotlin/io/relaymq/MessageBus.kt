@@ -1,8 +1,12 @@
 package io.relaymq
 
+import io.relaymq.internal.Bus
+import io.relaymq.internal.SnapshotFileSystem
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.asCoroutineDispatcher
+import kotlinx.coroutines.future.asCompletableFuture
 import kotlinx.coroutines.future.await
+import java.util.concurrent.CompletionException
 import java.nio.file.Path
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.Executor
@@ -30,13 +34,14 @@ import java.time.Duration as JavaDuration
  * All methods are thread-safe.
  */
 public class MessageBus private constructor(builder: Builder.Settings) : AutoCloseable {
-    private val mq = MQ(
-        dispatcher = kotlinx.coroutines.Dispatchers.Default,
+    private val bus = Bus(
+        dispatcher = Dispatchers.Default,
         drainTimeout = builder.drainTimeout.toKotlinDuration(),
         snapshotDirectory = builder.snapshotDirectory,
         shutdownMode = builder.shutdownMode,
         strictSnapshots = builder.strictSnapshots,
         clock = builder.clock,
+        snapshotFileSystem = SnapshotFileSystem.Default,
     )
     private val executorDispatcher: CoroutineContext? = builder.executor?.asCoroutineDispatcher()
 
@@ -76,7 +81,10 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
 
     private fun <T> suspending(name: String?, handler: MessageHandler<T>?): suspend (Message<T>) -> Any? {
         val blocking = nonNull(handler, "MessageHandler of queue '$name'")
-        return { message -> blocking.handle(message) }
+        return { message ->
+            blocking.handle(message)
+            null // a request to a MessageHandler queue completes with null, not kotlin.Unit
+        }
     }
 
     /**
@@ -99,7 +107,7 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
         handler: suspend (Message<T>) -> Any?,
     ): MessageBus {
         val queueName = nonNull(name, "Queue name")
-        mq.register(
+        bus.register(
             name = queueName,
             options = nonNull(options, "options"),
             type = codec?.type(),
@@ -142,7 +150,7 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
     private fun <T> registerAsync(name: String?, options: QueueOptions?, codec: MessageCodec<T>?, handler: AsyncMessageHandler<T>?): MessageBus {
         val queueName = nonNull(name, "Queue name")
         val asyncHandler = nonNull(handler, "AsyncMessageHandler of queue '$queueName'")
-        mq.register(
+        bus.register(
             name = queueName,
             options = nonNull(options, "options"),
             type = codec?.type(),
@@ -167,7 +175,7 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
      * @throws BusClosedException if the bus is closing or closed.
      */
     public fun start() {
-        mq.start()
+        bus.start()
     }
 
     /**
@@ -183,15 +191,17 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
      * @return a future that completes with the message's id once the queue has accepted it.
      */
     public fun publish(queue: String?, data: Any?): CompletableFuture<Long> =
-        mq.publishFuture(nonNull(queue, "Queue name"), payload(queue, data), null)
+        bus.publishAsync(nonNull(queue, "Queue name"), payload(queue, data), null, null, 0L)
 
     /**
      * Publishes [data] to [queue] with per-message [options]: an ordering key, a delay or a due time. A
      * delayed message is accepted now (the future completes with its id) and handed to a consumer no
      * sooner than its due time. Errors as for [publish].
      */
-    public fun publish(queue: String?, data: Any?, options: PublishOptions?): CompletableFuture<Long> =
-        mq.publishFuture(nonNull(queue, "Queue name"), payload(queue, data), null, nonNull(options, "options"))
+    public fun publish(queue: String?, data: Any?, options: PublishOptions?): CompletableFuture<Long> {
+        val publishOptions = nonNull(options, "options")
+        return bus.publishAsync(nonNull(queue, "Queue name"), payload(queue, data), null, publishOptions.key, bus.dueAtOf(publishOptions))
+    }
 
     /**
      * Binds the fan-out name [name] to [queues]: [fanOut] to it publishes one copy to each.
@@ -199,7 +209,7 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
      * @throws UnknownQueueException for a queue that is not registered.
      */
     public fun bindFanOut(name: String?, vararg queues: String): MessageBus {
-        mq.bindFanOut(nonNull(name, "Fan-out name"), queues.toList())
+        bus.bindFanOut(nonNull(name, "Fan-out name"), queues.toList())
         return this
     }
 
@@ -211,28 +221,13 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
      */
     public fun fanOut(name: String?, data: Any?): CompletableFuture<FanOutResult> {
         val topic = nonNull(name, "Fan-out name")
-        val payload = payload(topic, data)
-        val queues = mq.fanOutQueues(topic)
-        val futures = queues.map { queue ->
-            try {
-                mq.publishFuture(queue, payload, null)
-            } catch (e: Exception) {
-                CompletableFuture.failedFuture(e)
-            }
-        }
-        return CompletableFuture.allOf(*futures.toTypedArray()).handle { _, _ ->
-            val accepted = LinkedHashMap<String, Long>()
-            val refused = LinkedHashMap<String, Throwable>()
-            queues.zip(futures).forEach { (queue, future) ->
-                try {
-                    accepted[queue] = future.join()
-                } catch (e: java.util.concurrent.CompletionException) {
-                    refused[queue] = e.cause ?: e
-                }
-            }
-            if (refused.isNotEmpty()) throw FanOutException(topic, accepted, refused)
-            FanOutResult(topic, accepted)
-        }
+        return bus.fanOutAsync(topic, payload(topic, data), null)
+    }
+
+    /** [fanOut] with per-message [options] (an ordering key, a delay or a due time) for every copy. */
+    public fun fanOut(name: String?, data: Any?, options: PublishOptions?): CompletableFuture<FanOutResult> {
+        val topic = nonNull(name, "Fan-out name")
+        return bus.fanOutAsync(topic, payload(topic, data), nonNull(options, "options"))
     }
 
     /**
@@ -255,7 +250,7 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
         val payload = payload(queueName, data)
         val reply = CompletableFuture<Any?>()
         if (timeout != null) reply.orTimeout(timeout.toNanos(), TimeUnit.NANOSECONDS)
-        mq.publishFuture(queueName, payload, reply)
+        bus.publishAsync(queueName, payload, reply, null, 0L)
         @Suppress("UNCHECKED_CAST")
         return reply as CompletableFuture<R>
     }
@@ -274,12 +269,12 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
      * Publishing goes on, within the queue's capacity. Closing the bus resumes it to drain.
      */
     public fun pause(queue: String?) {
-        mq.pause(nonNull(queue, "Queue name"))
+        bus.engine(nonNull(queue, "Queue name")).pause()
     }
 
     /** Resumes a paused [queue]. */
     public fun resume(queue: String?) {
-        mq.resume(nonNull(queue, "Queue name"))
+        bus.engine(nonNull(queue, "Queue name")).resume()
     }
 
     /**
@@ -288,23 +283,23 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
      * handled twice.
      */
     public fun setConcurrency(queue: String?, concurrency: Int) {
-        mq.setConcurrency(nonNull(queue, "Queue name"), concurrency)
+        bus.engine(nonNull(queue, "Queue name")).setConcurrency(concurrency)
     }
 
     /**
      * A future that completes once every queue is idle: every accepted message processed (or
      * abandoned) and no handler running. Meant for tests and batch jobs; cancelling it stops waiting.
      */
-    public fun idle(): CompletableFuture<Void?> = mq.idleFuture()
+    public fun idle(): CompletableFuture<Void?> = bus.idleFuture()
 
     /** The counters of [queue]. @throws UnknownQueueException if no such queue is registered. */
-    public fun stats(queue: String?): QueueStats = mq.stats(nonNull(queue, "Queue name"))
+    public fun stats(queue: String?): QueueStats = bus.engine(nonNull(queue, "Queue name")).stats()
 
     /** The counters of every queue, keyed by name, in registration order. */
-    public fun stats(): Map<String, QueueStats> = mq.stats()
+    public fun stats(): Map<String, QueueStats> = bus.stats()
 
     /** How long [close] waits for accepted messages before giving up on them. */
-    public fun drainTimeout(): JavaDuration = JavaDuration.ofNanos(mq.drainTimeout.inWholeNanoseconds)
+    public fun drainTimeout(): JavaDuration = JavaDuration.ofNanos(bus.drainTimeout.inWholeNanoseconds)
 
     /**
      * Closes the bus, blocking until done, and returns what happened: stops accepting, delivers what
@@ -313,13 +308,12 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
      *
      * @throws IllegalStateException when called from one of this bus's own handlers.
      */
-    public fun shutdown(): CloseSummary {
-        check(!mq.isHandlerThread(Thread.currentThread())) {
-            "close()/shutdown() was called from a handler of this bus; it would wait for that handler to finish. " +
-                "Close the bus from outside its handlers."
+    public fun shutdown(): CloseSummary =
+        try {
+            bus.close(null).asCompletableFuture().join().orThrow()
+        } catch (e: CompletionException) {
+            throw e.cause ?: e
         }
-        return mq.closeAndReport()
-    }
 
     /** Same as [shutdown], discarding the summary; for try-with-resources. */
     override fun close() {

@@ -229,7 +229,9 @@ internal class ChannelRelay<T>(
     }
 
     override fun drainUndelivered(): List<Message<T>> {
-        outbox.close() // invariant 7: no late direct send can land after this drain
+        // Invariant 7: no late send, direct or through the inbox, can land after this drain.
+        inbox.close()
+        outbox.close()
         val result = ArrayList<Message<T>>()
         while (true) result.add(outbox.tryReceive().getOrNull() ?: break)
         result.removeAll { it === WAKE_UP }

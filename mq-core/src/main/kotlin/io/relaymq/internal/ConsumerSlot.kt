@@ -6,43 +6,103 @@ import java.util.concurrent.atomic.AtomicLongFieldUpdater
 import java.util.concurrent.atomic.AtomicReferenceFieldUpdater
 
 /**
- * One consumer's state: the message its handler is working on, and its own outcome counters.
+ * One consumer's state: where its message is in [ConsumerLoop], its own outcome counters, whether it
+ * is still wanted ([status]), and the interrupt protocol for blocking handlers.
  *
- * The counters have a single writer (the consumer coroutine, which runs on one thread at a time) and
- * are published with `lazySet` (a release store, no fence on x86), so counting costs far less than a
- * shared atomic. Readers ([QueueEngine.stats], [QueueEngine.isSettled]) read them as volatiles.
+ * ## The message's place (see [MessageLifecycle])
+ * - [holding]: the consumer holds a message in its own code (just taken, or its handler just ended and
+ *   the outcome is being recorded). Only the consumer writes it. That code never blocks and never calls
+ *   user code, so the close waits for it to clear.
+ * - [current]: the message is in its handler. Whoever clears it with a compare-and-set owns the
+ *   outcome: the consumer ([commit]) or the close at its deadline ([claim], then saved or abandoned).
+ *   The consumer sets [holding] *before* its [commit], so a close that lost the race to [commit] and
+ *   then reads [holding] sees the message still held and waits for it.
  *
- * Whoever clears [current] with a compare-and-set owns the message's outcome: the consumer (counts it)
- * or the close that gives up on it (counts it abandoned). See [QueueEngine].
+ * Counters have a single writer (the consumer coroutine, on one thread at a time) and are published
+ * with `lazySet` (a release store), so counting costs far less than a shared atomic.
  */
-internal class ConsumerSlot<T> {
+internal class ConsumerSlot<T>(val index: Int) {
     // @JvmField so that the field updaters below (in another class file) can reach the fields.
     @Volatile @JvmField internal var current: Message<*>? = null
+
+    @Volatile @JvmField internal var holding: Message<*>? = null
 
     @Volatile @JvmField internal var succeeded: Long = 0L
 
     @Volatile @JvmField internal var failed: Long = 0L
 
-    /** Set when the queue shrinks: the consumer finishes its current message and stops. */
-    @Volatile @JvmField internal var retired: Boolean = false
+    /**
+     * Set while the consumer runs user code after releasing its message (reply callbacks, the
+     * dead-letter handler, a drop listener). From there it never takes another message without first
+     * checking for cancellation, so a close that has cancelled it need not wait for it.
+     */
+    @Volatile @JvmField internal var inUserCode: Boolean = false
+
+    /** [ACTIVE], [RETIRING] (the queue shrank: finish the current message, then stop) or [EXITED]. */
+    @Volatile @JvmField internal var status: Int = ACTIVE
 
     // Interrupt protocol for blocking handlers (the allocation-free equivalent of runInterruptible).
     @Volatile @JvmField internal var blockedThread: Thread? = null
 
     @Volatile @JvmField internal var blocking: Int = IDLE
 
-    fun begin(message: Message<T>) {
-        CURRENT.lazySet(this, message)
+    /**
+     * The consumer took [message]. A volatile store (a full fence): the consumer reads the queue's stop
+     * flag right after, and the close writes that flag before it reads [holding] (Dekker), so either
+     * the consumer sees the stop or the close sees the message held.
+     */
+    fun hold(message: Message<T>) {
+        holding = message
     }
 
-    /** Ends [message]'s handling; `false` if the close already claimed it (then it is not ours to count). */
-    fun finish(message: Message<T>): Boolean = CURRENT.compareAndSet(this, message, null)
+    fun release() {
+        HOLDING.lazySet(this, null)
+    }
 
-    /** Takes the in-flight message away from the consumer, for abandonment; `null` if there is none. */
+    /** The held message enters its handler: from now on the close may [claim] it. */
+    fun enterHandler(message: Message<T>) {
+        CURRENT.lazySet(this, message)
+        HOLDING.lazySet(this, null) // after current: a close that sees holding == null also sees current
+    }
+
+    /** The handler ended; `false` if the close claimed the message first (not ours to count then). */
+    fun commit(message: Message<T>): Boolean {
+        HOLDING.lazySet(this, message) // the compare-and-set below fences it
+        if (CURRENT.compareAndSet(this, message, null)) return true
+        HOLDING.lazySet(this, null)
+        return false
+    }
+
+    /** Takes the message in the handler away from the consumer, for the close; `null` if there is none. */
     @Suppress("UNCHECKED_CAST")
     fun claim(): Message<T>? = CURRENT.getAndSet(this, null) as Message<T>?
 
-    fun isBusy(): Boolean = current != null
+    fun isInHandler(): Boolean = current != null
+
+    /** `true` while the consumer holds a message in its own code (see the class KDoc). */
+    fun isHolding(): Boolean = holding != null
+
+    // ------------------------------------------------------------ retirement
+
+    fun isActive(): Boolean = status == ACTIVE
+
+    /** Asks the consumer to stop after its current message; `false` if it was not active. */
+    fun retire(): Boolean = STATUS.compareAndSet(this, ACTIVE, RETIRING)
+
+    /** Takes back a retirement not yet acted on (the queue grew again); `false` if the consumer left. */
+    fun reclaim(): Boolean = STATUS.compareAndSet(this, RETIRING, ACTIVE)
+
+    /** The consumer acts on its retirement; `false` if it was reclaimed meanwhile (carry on then). */
+    fun leave(): Boolean = STATUS.compareAndSet(this, RETIRING, EXITED)
+
+    /** The consumer stopped for another reason (close, cancellation). */
+    fun exited() {
+        status = EXITED
+    }
+
+    fun hasExited(): Boolean = status == EXITED
+
+    // ------------------------------------------------------------ blocking handlers
 
     /** Marks the current thread as running a blocking handler for this slot. */
     fun enterBlocking() {
@@ -71,15 +131,18 @@ internal class ConsumerSlot<T> {
         }
     }
 
-    /** `true` when [thread] is running a blocking handler of this slot right now. */
-    fun isBlockedOn(thread: Thread): Boolean = blocking == RUNNING && blockedThread === thread
-
     fun countSuccess() {
         SUCCEEDED.lazySet(this, succeeded + 1)
     }
 
     fun countFailure() {
         FAILED.lazySet(this, failed + 1)
+    }
+
+    internal companion object {
+        const val ACTIVE: Int = 0
+        const val RETIRING: Int = 1
+        const val EXITED: Int = 2
     }
 }
 
@@ -90,6 +153,10 @@ private const val INTERRUPTED = 3
 
 private val BLOCKING: AtomicIntegerFieldUpdater<ConsumerSlot<*>> =
     AtomicIntegerFieldUpdater.newUpdater(ConsumerSlot::class.java, "blocking")
+private val STATUS: AtomicIntegerFieldUpdater<ConsumerSlot<*>> =
+    AtomicIntegerFieldUpdater.newUpdater(ConsumerSlot::class.java, "status")
+private val HOLDING: AtomicReferenceFieldUpdater<ConsumerSlot<*>, Message<*>?> =
+    AtomicReferenceFieldUpdater.newUpdater(ConsumerSlot::class.java, Message::class.java, "holding")
 private val CURRENT: AtomicReferenceFieldUpdater<ConsumerSlot<*>, Message<*>?> =
     AtomicReferenceFieldUpdater.newUpdater(ConsumerSlot::class.java, Message::class.java, "current")
 private val SUCCEEDED: AtomicLongFieldUpdater<ConsumerSlot<*>> =

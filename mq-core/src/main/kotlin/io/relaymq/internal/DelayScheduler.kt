@@ -50,6 +50,22 @@ internal class DelayScheduler<T>(
         return true
     }
 
+    /** Forgets [message] (withdrawn by its requester) if it still waits here. */
+    fun remove(message: Message<T>) {
+        if (message.dueAtMillis == 0L) return
+        synchronized(lock) {
+            if (waiting.removeIf { it.message === message }) count.value = waiting.size + refused.size
+        }
+    }
+
+    /** Removes and returns the message published first (lowest id) among those waiting, for DROP_OLDEST. */
+    fun removeOldest(): Message<T>? = synchronized(lock) {
+        val oldest = waiting.minByOrNull { it.message.id } ?: return null
+        waiting.remove(oldest)
+        count.value = waiting.size + refused.size
+        oldest.message
+    }
+
     /** Refuses every later [schedule]: what waits now is all there will be. */
     fun seal() {
         synchronized(lock) { sealed = true }

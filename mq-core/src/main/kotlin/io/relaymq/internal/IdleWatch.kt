@@ -3,6 +3,7 @@ package io.relaymq.internal
 import java.lang.invoke.VarHandle
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.ConcurrentLinkedQueue
+import java.util.concurrent.ForkJoinPool
 import java.util.concurrent.atomic.AtomicInteger
 
 /**
@@ -35,7 +36,9 @@ internal class IdleWatch(private val isIdle: () -> Boolean) {
         // it is visible before we read `waiting` (the Dekker pattern in the class KDoc needs StoreLoad).
         VarHandle.fullFence()
         if (waiting.get() > 0 && isIdle()) {
-            for (waiter in waiters) waiter.complete(null)
+            // Completed on the common pool: a future's dependents run where it is completed, and this is
+            // called from consumers and from the close, which must not run (or wait for) user code here.
+            for (waiter in waiters) ForkJoinPool.commonPool().execute { waiter.complete(null) }
         }
     }
 }

@@ -3,14 +3,18 @@ package io.relaymq.internal
 import io.relaymq.Message
 import kotlinx.coroutines.CompletableDeferred
 import java.util.concurrent.CompletableFuture
+import java.util.concurrent.atomic.AtomicIntegerFieldUpdater
 
 /**
  * A message with more than the plain 32 bytes: a requester waiting for the result ([reply]), an
  * ordering [key], a due time (delayed delivery or a pending retry), or a retry [attempt] with its
  * first failure time. Only messages that use these pay for them.
  *
- * A [reply] already completed when a consumer takes the message (cancelled, or timed out) withdraws the
- * message: it is skipped, counted as withdrawn, never handled.
+ * A message with a [reply] can be withdrawn while it waits (its requester cancelled or timed out), by
+ * a thread that is neither a consumer nor the close. [claim] settles that race: whoever moves
+ * [claimState] away from [WAITING] first (a consumer taking it, an overflow policy dropping it, the
+ * close saving it, or the withdrawal) owns the message's next step; the loser leaves it alone. See
+ * [MessageLifecycle].
  */
 internal class RichMessage<T>(
     id: Long,
@@ -26,19 +30,55 @@ internal class RichMessage<T>(
     /** Epoch millis of the first failed attempt; [NEVER_FAILED] before any failure. */
     val firstFailureAtMillis: Long,
 ) : Message<T>(id, origin, data, publishedOffsetMillis) {
+    @Volatile @JvmField internal var claimState: Int = WAITING
+
     override fun attemptNumber(): Int = attemptNumber
 
     override fun orderingKey(): String? = orderingKey
 
+    /** The same message for its next attempt, due at [dueAt]. Its reply still waits: it is claimable again. */
+    fun retry(dueAt: Long, firstFailureAt: Long): RichMessage<T> =
+        RichMessage(id, queueOrigin, data, offsetMillis, reply, orderingKey, attemptNumber + 1, dueAt, firstFailureAt)
+
     companion object {
         /** [firstFailureAtMillis] of a message that never failed (0 is a valid time on a virtual clock). */
         const val NEVER_FAILED: Long = Long.MIN_VALUE
-    }
 
-    /** The same message for its next attempt, due at [dueAt]. */
-    fun retry(dueAt: Long, firstFailureAt: Long): RichMessage<T> =
-        RichMessage(id, queueOrigin, data, offsetMillis, reply, orderingKey, attemptNumber + 1, dueAt, firstFailureAt)
+        const val WAITING: Int = 0
+        const val CLAIMED: Int = 1
+        const val WITHDRAWN: Int = 2
+
+        val CLAIM: AtomicIntegerFieldUpdater<RichMessage<*>> =
+            AtomicIntegerFieldUpdater.newUpdater(RichMessage::class.java, "claimState")
+    }
 }
+
+/**
+ * Takes [this] waiting message for its next step (handler, drop, save, abandon); `false` when its
+ * requester withdrew it first (it is then already counted as withdrawn: skip it). Plain messages
+ * cannot be withdrawn, so for them this is free.
+ */
+internal fun Message<*>.claim(): Boolean {
+    val rich = this as? RichMessage<*> ?: return true
+    if (rich.reply == null) return true
+    return RichMessage.CLAIM.compareAndSet(rich, RichMessage.WAITING, RichMessage.CLAIMED)
+}
+
+/** [this] message, taken by a consumer, waits again (for its key): its requester may withdraw it again. */
+internal fun Message<*>.unclaim() {
+    val rich = this as? RichMessage<*> ?: return
+    if (rich.reply != null) rich.claimState = RichMessage.WAITING
+}
+
+/** Withdraws [this] waiting message for its requester; `false` when something else claimed it first. */
+internal fun Message<*>.tryWithdraw(): Boolean {
+    val rich = this as? RichMessage<*> ?: return false
+    return RichMessage.CLAIM.compareAndSet(rich, RichMessage.WAITING, RichMessage.WITHDRAWN)
+}
+
+/** `true` when [this] message was withdrawn by its requester: a husk to skip. */
+internal val Message<*>.isWithdrawn: Boolean
+    get() = (this as? RichMessage<*>)?.claimState == RichMessage.WITHDRAWN
 
 /** Hands [result] to whoever waits for [this] message's result, if anyone. */
 internal fun Message<*>.replyWith(result: Any?) {
@@ -57,15 +97,6 @@ internal fun Message<*>.replyWithFailure(failure: Throwable) {
         is CompletableFuture<*> -> reply.completeExceptionally(failure)
     }
 }
-
-/** `true` when someone waited for [this] message's result and stopped (cancelled, timed out): withdraw it. */
-internal val Message<*>.isWithdrawn: Boolean
-    get() = when (val reply = (this as? RichMessage<*>)?.reply) {
-        null -> false
-        is CompletableDeferred<*> -> reply.isCompleted
-        is CompletableFuture<*> -> reply.isDone
-        else -> false
-    }
 
 /** Epoch millis before which [this] message must not be handed out; 0 when due at once. */
 internal val Message<*>.dueAtMillis: Long

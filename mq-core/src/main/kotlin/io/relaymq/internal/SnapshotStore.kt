@@ -1,7 +1,6 @@
 package io.relaymq.internal
 
 import io.github.oshai.kotlinlogging.KotlinLogging
-import io.relaymq.Message
 import io.relaymq.MessageCodec
 import io.relaymq.SnapshotException
 import java.io.IOException
@@ -128,41 +127,27 @@ internal class SnapshotStore(
     }
 
     /**
-     * Replaces the queue's snapshot with [messages] (in id order), or deletes it when [messages] is
-     * empty. Returns how many were written.
+     * Replaces the queue's snapshot with [records] (in id order), or deletes it when there are none.
+     * Returns how many were written. Records are made by [QueueSnapshots], which owns both directions
+     * of the message <-> record mapping.
      * @throws IOException when the write fails; the previous snapshot is then untouched.
      */
     @Synchronized
-    fun <T> write(queue: String, codec: MessageCodec<T>, messages: List<Message<T>>): Int {
+    fun write(queue: String, records: List<SnapshotRecord>): Int {
         val target = fileFor(queue)
-        if (messages.isEmpty()) {
+        if (records.isEmpty()) {
             Files.deleteIfExists(target)
             return 0
         }
         val temp = directory.resolve("${target.fileName}$TEMP_MARK${UUID.randomUUID()}")
         try {
             fs.create(temp).use { sink ->
-                SnapshotFormat.write(
-                    sink.stream,
-                    queue,
-                    System.currentTimeMillis(),
-                    messages.asSequence().map {
-                        SnapshotRecord(
-                            id = it.id,
-                            publishedAtMillis = it.publishedAtMillis,
-                            payload = codec.encode(it.data),
-                            dueAtMillis = it.dueAtMillis,
-                            firstFailureAtMillis = (it as? RichMessage<*>)?.firstFailureAtMillis ?: RichMessage.NEVER_FAILED,
-                            attempt = it.attempt,
-                            key = it.key,
-                        )
-                    },
-                )
+                SnapshotFormat.write(sink.stream, queue, System.currentTimeMillis(), records.asSequence())
                 sink.force()
             }
             fs.moveAtomically(temp, target)
             fs.forceDirectory(directory)
-            return messages.size
+            return records.size
         } catch (e: Exception) {
             try {
                 Files.deleteIfExists(temp)

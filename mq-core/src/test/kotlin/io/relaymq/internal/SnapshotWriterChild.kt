@@ -14,11 +14,12 @@ object SnapshotWriterChild {
     fun main(args: Array<String>) {
         val store = SnapshotStore(Path.of(args[0]), strict = true)
         store.open()
+        val snapshots = QueueSnapshots(QUEUE, store, MessageCodec.utf8())
         val origin = QueueOrigin(QUEUE, System.currentTimeMillis())
         var generation = 0
         while (true) {
             val messages = List(sizeOf(generation)) { i -> io.relaymq.Message(i + 1L, origin, "$generation:$i", 0) }
-            store.write(QUEUE, MessageCodec.utf8(), messages)
+            snapshots.write(messages)
             if (generation == 0) {
                 println("ready")
                 System.out.flush()

@@ -1,0 +1,388 @@
+package io.relaymq.internal
+
+import io.github.oshai.kotlinlogging.KotlinLogging
+import io.relaymq.BusClosedException
+import io.relaymq.CloseSummary
+import io.relaymq.DeadLetter
+import io.relaymq.FanOutException
+import io.relaymq.FanOutResult
+import io.relaymq.MessageCodec
+import io.relaymq.Message
+import io.relaymq.PublishOptions
+import io.relaymq.QueueOptions
+import io.relaymq.QueueStats
+import io.relaymq.ShutdownMode
+import io.relaymq.UnknownQueueException
+import kotlinx.coroutines.CoroutineDispatcher
+import kotlinx.coroutines.CoroutineExceptionHandler
+import kotlinx.coroutines.CoroutineName
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Deferred
+import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.asExecutor
+import kotlinx.coroutines.async
+import java.nio.file.Path
+import java.time.Clock
+import java.util.concurrent.CompletableFuture
+import java.util.concurrent.ConcurrentHashMap
+import java.util.concurrent.Executor
+import kotlin.coroutines.CoroutineContext
+import kotlin.coroutines.cancellation.CancellationException
+import kotlin.time.Duration
+
+private val logger = KotlinLogging.logger {}
+
+/**
+ * The one bus behind both doors ([io.relaymq.MQ] for Kotlin, [io.relaymq.MessageBus] for Java): the
+ * registry of queues, the bus's state (new → running → closing → closed), the one publish sequence,
+ * fan-out, dead-letter routing, own-handler detection and idle waiting. The close is [CloseProcedure].
+ *
+ * ## The publish sequence
+ * Every publish, from either door, is: find the queue, [Admission.tryPublish] (never waits); if a
+ * SUSPEND queue is full, wait for room: Kotlin callers suspend ([publish]), callers that cannot
+ * ([publishAsync]: Java futures, fan-out from Java) join the queue's waiters without a thread or a
+ * coroutine. Dead letters are internal publishes ([publishDeadLetter]): taken while the target drains
+ * at close, and whatever its room.
+ *
+ * ## Locks
+ * [lock] guards the registry's order and the state. No user code runs under it: snapshots are decoded
+ * (the user's codec) before it is taken, with the queue's name reserved meanwhile.
+ */
+internal class Bus(
+    val dispatcher: CoroutineDispatcher,
+    val drainTimeout: Duration,
+    val snapshotDirectory: Path?,
+    val shutdownMode: ShutdownMode,
+    strictSnapshots: Boolean,
+    val clock: Clock,
+    snapshotFileSystem: SnapshotFileSystem,
+) {
+    init {
+        require(drainTimeout.isPositive()) { "drainTimeout must be positive, was $drainTimeout" }
+    }
+
+    enum class State { NEW, RUNNING, CLOSING, CLOSED }
+
+    val store: SnapshotStore? = snapshotDirectory?.let { SnapshotStore(it, strictSnapshots, snapshotFileSystem) }
+    private val lock = Any()
+    @Volatile var state: State = State.NEW // written under lock
+        private set
+    private var closing: Deferred<CloseSummary>? = null // guarded by lock
+    private val reserved = HashSet<String>() // guarded by lock: names being registered
+
+    // Lookups on the publish path are lock-free; registration happens under lock.
+    private val engines = ConcurrentHashMap<String, QueueEngine<*>>()
+    private val order = ArrayList<QueueEngine<*>>() // guarded by lock
+    private val fanOuts = ConcurrentHashMap<String, List<String>>()
+
+    val idleWatch = IdleWatch(::isSettled)
+    val supervisor = SupervisorJob()
+    val scope = CoroutineScope(
+        supervisor + dispatcher + CoroutineName("relaymq") +
+            CoroutineExceptionHandler { context, e -> logger.error(e) { "Unexpected failure in ${context[CoroutineName]}" } },
+    )
+    private val executor: Executor = dispatcher.asExecutor()
+    private val ownHandler = OwnHandler(this)
+    private val deadLetterCodec = DeadLetterCodec(::codecOf)
+    private val builtInCodec = BuiltInCodec(deadLetterCodec)
+
+    // ---------------------------------------------------------------- registry
+
+    fun <T> register(
+        name: String,
+        options: QueueOptions,
+        type: Class<*>?,
+        codec: MessageCodec<T>?,
+        handler: suspend (Message<T>) -> Any?,
+        blocking: Boolean,
+        consumerContext: (Int) -> CoroutineContext,
+    ) {
+        require(name.isNotBlank()) { "Queue name must not be blank, was '$name'" }
+        val persistCodec = if (store != null) codecFor(name, type, codec) else null
+        synchronized(lock) {
+            refuseWhenClosed("Cannot register queue '$name'")
+            require(!engines.containsKey(name) && name !in reserved) {
+                "A queue named '$name' is already registered; queue names must be unique within a bus."
+            }
+            if (state == State.RUNNING) checkDeadLetterQueue(name, options.deadLetterQueue)
+            reserved += name
+        }
+        try {
+            // Outside the lock: decoding runs the user's codec.
+            val snapshots = if (store != null) QueueSnapshots(name, store.also { it.open() }, persistCodec!!) else null
+            val restored = snapshots?.read()?.let { snapshots.toMessages(it, clock) }.orEmpty()
+            val engine = QueueEngine(
+                name = name,
+                options = options,
+                payloadType = type,
+                handler = handler,
+                blocking = blocking,
+                consumerContext = { n -> consumerContext(n) + ownHandler },
+                transport = ChannelRelay(name, outboxCapacity = OUTBOX_CAPACITY),
+                idle = idleWatch,
+                snapshots = snapshots,
+                clock = clock,
+                publishDeadLetter = ::publishDeadLetter,
+            )
+            engine.restore(restored)
+            synchronized(lock) {
+                refuseWhenClosed("Cannot register queue '$name'")
+                engine.startRelay(scope)
+                engines[name] = engine
+                order.add(engine)
+                if (state == State.RUNNING) engine.startConsumers()
+            }
+        } finally {
+            synchronized(lock) { reserved -= name }
+        }
+        logger.debug { "Registered queue '$name' with $options" }
+    }
+
+    @Suppress("UNCHECKED_CAST")
+    private fun <T> codecFor(name: String, type: Class<*>?, codec: MessageCodec<T>?): MessageCodec<T> = when {
+        codec != null -> codec
+        type == null -> builtInCodec as MessageCodec<T>
+        type == String::class.java -> MessageCodec.utf8() as MessageCodec<T>
+        type == ByteArray::class.java -> MessageCodec.bytes() as MessageCodec<T>
+        type == DeadLetter::class.java -> deadLetterCodec as MessageCodec<T>
+        else -> throw IllegalArgumentException(
+            "Queue '$name' carries ${type.name} payloads and the bus saves snapshots to $snapshotDirectory: " +
+                "pass a MessageCodec<${type.simpleName}> (codec = ...) so they can cross the disk.",
+        )
+    }
+
+    /** The snapshot codec of [queue], when it is registered on a persistent bus (for dead-letter payloads). */
+    private fun codecOf(queue: String): MessageCodec<Any?>? {
+        @Suppress("UNCHECKED_CAST")
+        return engines[queue]?.snapshots?.codec as MessageCodec<Any?>?
+    }
+
+    private fun checkDeadLetterQueue(queue: String, target: String?) {
+        if (target != null && !engines.containsKey(target)) {
+            throw IllegalArgumentException(
+                "Queue '$queue' names '$target' as its dead-letter queue, but no queue '$target' is registered. " +
+                    "Register '$target' first, or fix deadLetterQueue.",
+            )
+        }
+    }
+
+    private fun refuseWhenClosed(what: String) { // guarded by lock
+        if (state == State.CLOSING || state == State.CLOSED) {
+            throw BusClosedException(null, "$what: the bus is ${state.name.lowercase()}; create a new one.")
+        }
+    }
+
+    fun start() {
+        synchronized(lock) {
+            when (state) {
+                State.NEW -> {
+                    for (engine in order) checkDeadLetterQueue(engine.name, engine.deadLetterQueue)
+                    store?.open()
+                    startLocked()
+                }
+                State.RUNNING -> throw IllegalStateException("The bus is already started; start() is called once.")
+                State.CLOSING, State.CLOSED -> refuseWhenClosed("Cannot start the bus")
+            }
+        }
+    }
+
+    fun startLocked() { // guarded by lock
+        state = State.RUNNING
+        for (engine in order) engine.startConsumers()
+        logger.info { "RelayMQ started with ${order.size} queue(s)" }
+        store?.orphans(order.map { it.name })?.forEach {
+            logger.warn { "Snapshot file $it belongs to no registered queue; left untouched until that queue is registered" }
+        }
+    }
+
+    fun engine(queue: String): QueueEngine<*> = engines[queue] ?: throw UnknownQueueException(queue)
+
+    /** Registered queues in registration order. */
+    fun queues(): List<QueueEngine<*>> = synchronized(lock) { order.toList() }
+
+    // ---------------------------------------------------------------- publishing
+
+    /** Publishes [data] to [queue], suspending for room in a full SUSPEND queue. */
+    suspend fun publish(queue: String, data: Any, reply: Any?, key: String?, dueAt: Long): Long {
+        val admission = engine(queue).admission
+        val id = admission.tryPublish(data, reply, key, dueAt)
+        return if (id != NO_ROOM) id else admission.publishWhenRoom(data, reply, key, dueAt)
+    }
+
+    /**
+     * Publishes without suspending or blocking: the future completes with the id once accepted (at once,
+     * or when a full SUSPEND queue has room, in the order the caller published). Argument errors
+     * (unknown queue, wrong payload) are thrown; state errors (closed, full REJECT queue) fail the
+     * future and [reply].
+     */
+    fun publishAsync(queue: String, data: Any, reply: CompletableFuture<Any?>?, key: String?, dueAt: Long): CompletableFuture<Long> {
+        val admission = engine(queue).admission
+        val id = try {
+            admission.tryPublish(data, reply, key, dueAt)
+        } catch (e: IllegalStateException) { // BusClosedException, QueueFullException: state, not arguments
+            reply?.completeExceptionally(e)
+            return CompletableFuture.failedFuture(e)
+        }
+        if (id != NO_ROOM) return CompletableFuture.completedFuture(id)
+        val accepted = CompletableFuture<Long>()
+        // Completed through the executor: the thread that lets a waiter in is a consumer of the queue,
+        // which must not run the caller's dependent stages.
+        val waiter = admission.publishWhenRoom(
+            data, reply, key, dueAt,
+            onAccepted = { executor.execute { accepted.complete(it) } },
+            onRefused = { failure ->
+                executor.execute {
+                    reply?.completeExceptionally(failure)
+                    accepted.completeExceptionally(failure)
+                }
+            },
+        )
+        accepted.whenComplete { _, e -> if (e is CancellationException) waiter.cancel() } // gave up waiting
+        return accepted
+    }
+
+    fun dueAtOf(options: PublishOptions): Long {
+        val now = clock.millis()
+        var due = if (options.delay.isPositive()) now + options.delay.inWholeMilliseconds else 0L
+        val at = options.dueAt?.toEpochMilli()
+        if (at != null && at > now) due = maxOf(due, at)
+        return due
+    }
+
+    /** Dead letters are internal publishes: taken while the target drains at close, whatever its room. */
+    private fun publishDeadLetter(queue: String, letter: DeadLetter) {
+        val target = engines[queue]
+            ?: throw UnknownQueueException(queue) // checked at start and registration; logged by the caller
+        target.admission.tryPublish(letter, null, null, 0L, internal = true)
+    }
+
+    // ---------------------------------------------------------------- fan-out
+
+    fun bindFanOut(name: String, queues: List<String>) {
+        require(name.isNotBlank()) { "Fan-out name must not be blank" }
+        require(queues.isNotEmpty()) { "Fan-out '$name' needs at least one queue" }
+        require(queues.toSet().size == queues.size) { "Fan-out '$name' lists a queue twice: $queues" }
+        for (queue in queues) engine(queue)
+        require(fanOuts.putIfAbsent(name, queues.toList()) == null) { "A fan-out named '$name' is already bound" }
+    }
+
+    private fun fanOutQueues(name: String): List<String> = fanOuts[name]
+        ?: throw IllegalArgumentException("No fan-out named '$name' is bound; bind it with bindFanOut(\"$name\", queues) first.")
+
+    suspend fun fanOut(name: String, data: Any, options: PublishOptions?): FanOutResult {
+        val queues = fanOutQueues(name)
+        val key = options?.key
+        val dueAt = options?.let(::dueAtOf) ?: 0L
+        val accepted = LinkedHashMap<String, Long>()
+        val refused = LinkedHashMap<String, Throwable>()
+        for (queue in queues) {
+            try {
+                accepted[queue] = publish(queue, data, null, key, dueAt)
+            } catch (e: CancellationException) {
+                throw e
+            } catch (e: Exception) {
+                refused[queue] = e
+            }
+        }
+        if (refused.isNotEmpty()) throw FanOutException(name, accepted, refused)
+        return FanOutResult(name, accepted)
+    }
+
+    fun fanOutAsync(name: String, data: Any, options: PublishOptions?): CompletableFuture<FanOutResult> {
+        val queues = fanOutQueues(name)
+        val key = options?.key
+        val dueAt = options?.let(::dueAtOf) ?: 0L
+        val futures = queues.map { queue ->
+            try {
+                publishAsync(queue, data, null, key, dueAt)
+            } catch (e: Exception) {
+                CompletableFuture.failedFuture(e)
+            }
+        }
+        return CompletableFuture.allOf(*futures.toTypedArray()).handle { _, _ ->
+            val accepted = LinkedHashMap<String, Long>()
+            val refused = LinkedHashMap<String, Throwable>()
+            queues.zip(futures).forEach { (queue, future) ->
+                try {
+                    accepted[queue] = future.join()
+                } catch (e: java.util.concurrent.CompletionException) {
+                    refused[queue] = e.cause ?: e
+                }
+            }
+            if (refused.isNotEmpty()) throw FanOutException(name, accepted, refused)
+            FanOutResult(name, accepted)
+        }
+    }
+
+    // ---------------------------------------------------------------- observing
+
+    /** Every queue settled, read in close order (sources before their dead-letter queues): never early. */
+    fun isSettled(): Boolean = CloseProcedure.drainOrder(snapshotOfQueues()).all { it.isSettled() }
+
+    private fun snapshotOfQueues(): List<QueueEngine<*>> = synchronized(lock) { order.toList() }
+
+    fun idleFuture(): CompletableFuture<Void?> {
+        if (state == State.NEW && !isSettled()) {
+            logger.warn { "idle() was called before start(): it completes once the bus has started and processed what it holds (or closed)." }
+        }
+        return idleWatch.future()
+    }
+
+    fun stats(): Map<String, QueueStats> = snapshotOfQueues().associate { it.name to it.stats() }
+
+    /** `true` when the calling thread or coroutine context belongs to one of this bus's consumers. */
+    fun isInsideOwnHandler(context: CoroutineContext?): Boolean =
+        context?.get(OwnHandler)?.bus === this || OwnHandler.isCurrentThreadIn(this)
+
+    // ---------------------------------------------------------------- closing
+
+    /**
+     * Starts the close (idempotent) and returns its outcome. Refused from one of this bus's own
+     * consumers, which it would wait for.
+     */
+    fun close(callerContext: CoroutineContext?): Deferred<CloseSummary> {
+        check(!isInsideOwnHandler(callerContext)) {
+            "close()/shutdown() was called from a handler of this bus; it would wait for that handler to finish. " +
+                "Close the bus from outside its handlers."
+        }
+        return synchronized(lock) {
+            closing?.let { return it }
+            // A bus that never started drains on close, unless it saves to a snapshot straight away:
+            // then its consumers never start and everything it holds goes to the snapshot.
+            if (state == State.NEW && !(store != null && shutdownMode == ShutdownMode.SNAPSHOT_IMMEDIATELY)) startLocked()
+            state = State.CLOSING
+            val queues = order.toList()
+            for (engine in queues) engine.closeForPublishing()
+            logger.info { "RelayMQ closing: ${queues.size} queue(s), drain timeout $drainTimeout" }
+            val procedure = CloseProcedure(this, queues)
+            scope.async(CoroutineName("relaymq-close")) { procedure.run() }.also { closing = it }
+        }
+    }
+
+    /** Called by [CloseProcedure] when it is done. */
+    fun closed() {
+        synchronized(lock) { state = State.CLOSED }
+        store?.close()
+        idleWatch.onProgress()
+        supervisor.complete()
+    }
+
+    /**
+     * Test support: dies like a killed process would. Cancels everything without saving anything and
+     * releases the snapshot directory lock (as the operating system does when a process dies).
+     */
+    fun crashForTesting() {
+        synchronized(lock) { state = State.CLOSED }
+        supervisor.cancel()
+        store?.close()
+    }
+
+    private companion object {
+        /**
+         * Messages handed over without the relay while there is no backlog, and refilled in batches by
+         * the relay when there is one. Large enough that the relay wakes once per batch rather than once
+         * per message under load; the backlog beyond it waits in the relay's compact buffer.
+         */
+        const val OUTBOX_CAPACITY = 512
+    }
+}

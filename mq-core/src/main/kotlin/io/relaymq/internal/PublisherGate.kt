@@ -1,0 +1,74 @@
+package io.relaymq.internal
+
+import java.lang.invoke.VarHandle
+import java.util.concurrent.atomic.LongAdder
+
+/**
+ * Lets the close know when no thread can still be storing a message into a queue.
+ *
+ * Every thread that may store a message without being a consumer (a publisher, a dead-letter publish
+ * from another queue, a requester withdrawing its message, a publisher granted room) [enter]s first
+ * and [exit]s after. [closeExternal] refuses later public publishes at once; [closeAll] refuses every
+ * later entry and then waits until everyone inside has left. After [closeAll] returns, nothing outside
+ * the consumers touches the queue's stores any more, so the close can collect what is left without a
+ * message slipping in behind it. (This was the root of "a publish that returned an id was lost by a
+ * snapshot close".)
+ *
+ * Entering is a Dekker handshake: the entrant counts itself (a full fence) *then* reads the flags; the
+ * closer sets the flag, fences, *then* reads the counts. Either the entrant sees the flag and leaves,
+ * or the closer sees the entrant and waits for it. [exited] is read before [entered]: every exit it
+ * counts has its entry counted too, so equal sums mean nobody is inside.
+ *
+ * Nothing inside ever blocks or calls user code (drop listeners and reply callbacks run after [exit]),
+ * so [closeAll] waits microseconds.
+ */
+internal class PublisherGate {
+    private val entered = LongAdder()
+    private val exited = LongAdder()
+    @Volatile private var externalClosed = false
+    @Volatile private var allClosed = false
+
+    /** Enters for a public publish; `false` (nothing to exit) once the queue is closed for publishing. */
+    fun enter(): Boolean {
+        entered.increment()
+        if (externalClosed) {
+            exited.increment()
+            return false
+        }
+        return true
+    }
+
+    /** Enters for an internal store (dead letter, withdrawal, a granted waiter); refused only by [closeAll]. */
+    fun enterInternal(): Boolean {
+        entered.increment()
+        if (allClosed) {
+            exited.increment()
+            return false
+        }
+        return true
+    }
+
+    fun exit() {
+        exited.increment()
+    }
+
+    val isClosedForPublishing: Boolean
+        get() = externalClosed
+
+    fun closeExternal() {
+        externalClosed = true
+    }
+
+    /** Refuses every later entry and returns once nobody is inside. */
+    fun closeAll() {
+        externalClosed = true
+        allClosed = true
+        VarHandle.fullFence()
+        var spins = 0
+        while (true) {
+            val out = exited.sum()
+            if (entered.sum() == out) return
+            if (++spins < 100) Thread.onSpinWait() else Thread.yield() // the one inside may be descheduled
+        }
+    }
+}

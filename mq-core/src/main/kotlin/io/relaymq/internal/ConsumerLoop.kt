@@ -19,7 +19,8 @@ import kotlin.coroutines.cancellation.CancellationException
  *   end released: active (not retired), not stopping (close), not paused. A keyed message that may not
  *   run now goes back to READY; its key's line keeps its place.
  * - A message taken while the queue began to stop goes back (it is saved or abandoned with the rest,
- *   in id order); one taken while the queue was being paused runs (the pause came after the take).
+ *   in id order). One that reached the consumer as the queue was being paused is kept, unhandled, until
+ *   the queue resumes (putting it back would reorder it): after `pause()` returns, no handler starts.
  * - The consumer holds every message in its [ConsumerSlot] from the take to the recorded outcome, and
  *   calls no user code while it holds one: user code runs inside the claimable handler phase (the
  *   handler, the retry predicate) or after the slot is released (reply callbacks, dead-letter handler,
@@ -80,6 +81,7 @@ internal class ConsumerLoop<T>(
             @Suppress("UNCHECKED_CAST")
             val message = taken as Message<T>
             slot.hold(message)
+            if (control.paused && !awaitResumedHolding(slot, message)) return
             if (control.stopping || !job.isActive) {
                 lifecycle.putBack(message) // a husk too: the close filters those
                 slot.release()
@@ -127,6 +129,28 @@ internal class ConsumerLoop<T>(
                 current = next
             }
         }
+    }
+
+    /**
+     * The queue was paused while [message] was on its way to this consumer: keep it (in the slot) until
+     * the queue resumes. `false` when the queue stops meanwhile: the message went back, and the consumer
+     * must stop. Never loses the message to cancellation.
+     */
+    private suspend fun awaitResumedHolding(slot: ConsumerSlot<T>, message: Message<T>): Boolean {
+        try {
+            while (control.paused && !control.stopping) {
+                idle.onProgress()
+                control.awaitRunnable()
+            }
+        } catch (e: CancellationException) {
+            lifecycle.putBack(message)
+            slot.release()
+            throw e
+        }
+        if (!control.stopping) return true
+        lifecycle.putBack(message)
+        slot.release()
+        return false
     }
 
     /**

@@ -304,9 +304,13 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
     /**
      * Closes the bus, blocking until done, and returns what happened: stops accepting, delivers what
      * was accepted for up to the drain timeout, then interrupts remaining handlers and reports their
-     * messages (and any still queued) as abandoned. Idempotent: later calls return the same summary.
+     * messages (and any still queued) as abandoned, or saves them with a snapshot directory; no grace
+     * period follows the deadline. Idempotent: later calls return the same summary. The full procedure
+     * is [MQ.shutdown]'s.
      *
-     * @throws IllegalStateException when called from one of this bus's own handlers.
+     * @throws IllegalStateException when called from one of this bus's own handlers (blocking,
+     *   replying or the synchronous part of an async one): it would wait for itself.
+     * @throws SnapshotException when writing a snapshot failed (it carries the summary).
      */
     public fun shutdown(): CloseSummary =
         try {

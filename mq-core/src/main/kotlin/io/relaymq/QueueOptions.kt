@@ -9,8 +9,10 @@ public class QueueOptions(
     /** How many handlers of the queue may run at once; at least 1. */
     @get:JvmName("concurrency") public val concurrency: Int = 1,
     /**
-     * How many messages may wait (accepted and not yet handed to a handler) before [overflow] applies.
-     * Default: unbounded ([Int.MAX_VALUE]). Messages restored from a snapshot do not count against it.
+     * How many messages may wait (accepted and not yet handed to a handler: ready, delayed, waiting for
+     * their key or a retry, restored) before [overflow] applies. Retries, restored messages and dead
+     * letters are never refused for room, so the count can briefly exceed it. Default: unbounded
+     * ([Int.MAX_VALUE]).
      */
     @get:JvmName("capacity") public val capacity: Int = UNBOUNDED,
     /** What a publish to a full queue does. Default [OverflowPolicy.SUSPEND]. */
@@ -20,8 +22,9 @@ public class QueueOptions(
     /** How failed messages are retried; `null` (the default): never, a failure is final. */
     @get:JvmName("retry") public val retry: RetryPolicy? = null,
     /**
-     * A registered queue that receives a [DeadLetter] for each message this queue gives up on (after
-     * its last attempt). `null` for none.
+     * A queue that receives a [DeadLetter] for each message this queue gives up on (after its last
+     * attempt), whatever its capacity, also while the bus closes. It must be registered by `start()`
+     * (or before this queue, on a running bus). `null` for none.
      */
     @get:JvmName("deadLetterQueue") public val deadLetterQueue: String? = null,
     /** Called with each [DeadLetter] instead of (or, with a queue too, besides) a dead-letter queue. */

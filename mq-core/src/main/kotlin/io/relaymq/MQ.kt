@@ -236,7 +236,8 @@ public class MQ internal constructor(
      * that, the handler runs to its end and only the waiting stops. A message dropped by its queue's
      * overflow policy, or not processed because the bus closed, fails with [MessageDroppedException].
      *
-     * @throws kotlinx.coroutines.TimeoutCancellationException when [timeout] elapses first.
+     * @throws kotlinx.coroutines.TimeoutCancellationException when [timeout] elapses first (it also
+     *   covers waiting for room in a full SUSPEND queue; a message still waiting for room is not accepted).
      * @throws QueueFullException, UnknownQueueException, IllegalArgumentException, BusClosedException as [publish].
      */
     public suspend fun <R> request(
@@ -247,9 +248,18 @@ public class MQ internal constructor(
     ): R {
         // A CompletableDeferred, not a CompletableFuture: awaiting it costs a fraction of a future's await.
         val reply = CompletableDeferred<Any?>()
-        bus.publish(queue, data, reply, options.key, if (options === NO_OPTIONS) 0L else bus.dueAtOf(options))
+        val dueAt = if (options === NO_OPTIONS) 0L else bus.dueAtOf(options)
         val result = try {
-            if (timeout.isInfinite()) reply.await() else withTimeout(timeout) { reply.await() }
+            if (timeout.isInfinite()) {
+                bus.publish(queue, data, reply, options.key, dueAt)
+                reply.await()
+            } else {
+                // The timeout covers waiting for room too (cancelling that wait accepts nothing).
+                withTimeout(timeout) {
+                    bus.publish(queue, data, reply, options.key, dueAt)
+                    reply.await()
+                }
+            }
         } catch (e: CancellationException) {
             reply.cancel() // withdraws the message if no consumer took it yet
             throw e

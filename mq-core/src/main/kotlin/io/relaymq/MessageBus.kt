@@ -1,6 +1,7 @@
 package io.relaymq
 
 import io.relaymq.internal.Bus
+import io.relaymq.internal.RequestFuture
 import io.relaymq.internal.SnapshotFileSystem
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.asCoroutineDispatcher
@@ -248,7 +249,7 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
     public fun <R> request(queue: String?, data: Any?, timeout: JavaDuration?): CompletableFuture<R> {
         val queueName = nonNull(queue, "Queue name")
         val payload = payload(queueName, data)
-        val reply = CompletableFuture<Any?>()
+        val reply = RequestFuture<Any?>() // withdraws its message before it ends early
         if (timeout != null) reply.orTimeout(timeout.toNanos(), TimeUnit.NANOSECONDS)
         bus.publishAsync(queueName, payload, reply, null, 0L)
         @Suppress("UNCHECKED_CAST")

@@ -160,7 +160,12 @@ internal class Admission<T>(
     /** A requester that stops waiting before a consumer took its message withdraws it (and frees its place) at once. */
     private fun watchForWithdrawal(message: RichMessage<T>) {
         when (val reply = message.reply) {
+            // Handlers run inside cancel()/complete(), before the requester resumes.
             is CompletableDeferred<*> -> reply.invokeOnCompletion { withdraw(message) }
+            is RequestFuture<*> -> {
+                reply.beforeEnd = { withdraw(message) }
+                if (reply.isDone) withdraw(message) // ended before the hook was set
+            }
             is CompletableFuture<*> -> reply.whenComplete { _, _ -> withdraw(message) }
         }
     }

@@ -352,7 +352,12 @@ internal class Bus(
             if (state == State.NEW && !(store != null && shutdownMode == ShutdownMode.SNAPSHOT_IMMEDIATELY)) startLocked()
             state = State.CLOSING
             val queues = order.toList()
-            for (engine in queues) engine.closeForPublishing()
+            val saveAtOnce = store != null && shutdownMode == ShutdownMode.SNAPSHOT_IMMEDIATELY
+            for (engine in queues) {
+                engine.closeForPublishing()
+                // Now, not when the close coroutine first runs: no message is handed out after close().
+                if (saveAtOnce) engine.stopTaking() else engine.resume()
+            }
             logger.info { "RelayMQ closing: ${queues.size} queue(s), drain timeout $drainTimeout" }
             val procedure = CloseProcedure(this, queues)
             scope.async(CoroutineName("relaymq-close")) { procedure.run() }.also { closing = it }

@@ -40,11 +40,10 @@ internal class CloseProcedure(private val bus: Bus, queues: List<QueueEngine<*>>
         val store = bus.store
         val snapshotAtOnce = store != null && bus.shutdownMode == ShutdownMode.SNAPSHOT_IMMEDIATELY
         val timedOut = withTimeoutOrNull(bus.drainTimeout) {
+            // Bus.close already stopped the consumers (saving at once) or resumed paused queues (draining).
             if (snapshotAtOnce) {
-                for (engine in queues) engine.stopTaking()
                 for (engine in queues) engine.awaitConsumersStopped()
             } else {
-                for (engine in queues) engine.resume()
                 bus.idleWatch.future().await()
             }
             true

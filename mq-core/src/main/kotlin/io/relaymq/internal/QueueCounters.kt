@@ -9,7 +9,7 @@ import java.util.concurrent.atomic.LongAdder
 /**
  * Every counter of one queue, and the figures derived from them ([stats], [isSettled]).
  *
- * ## Accounting invariants (checked by `LifecycleStressSpec` and the Lincheck tests)
+ * ## Accounting invariants (checked by `InteractionStressSpec` and the Lincheck tests)
  * - `published = ids handed out - idBase + restored`. [MessageLifecycle] hands out an id only once the
  *   message will certainly be stored (the admission holds the [PublisherGate], which the close waits
  *   out before it collects what is left), so no refused publish ever consumes an id.

@@ -169,10 +169,21 @@ class DefectRegressionTest {
             notAccepted.removeAll(accepted);
             String where = "round " + round + " (" + mode + ", accepted " + accepted.size() + ", " + summary + ")";
             assertEquals(List.of(), lost, "accepted messages neither handled, restored nor abandoned, " + where);
-            assertEquals(List.of(), twice, "accepted messages with more than one ending, " + where);
+            // A handler still running at the drain deadline has its message saved (and run again after
+            // the restore) even if it goes on to finish: at-least-once for at most `concurrency` (2)
+            // messages, each handled in both runs and never abandoned.
+            if (mode == ShutdownMode.DRAIN_THEN_SNAPSHOT) {
+                assertTrue(twice.size() <= 2, "more than the 2 messages in handlers at the deadline ended twice: " + twice + ", " + where);
+                for (long id : twice) {
+                    assertTrue(handled1.contains(id) && handled2.contains(id) && !abandoned.contains(id), "message " + id + " ended twice other than by a deadline re-run, " + where);
+                }
+            } else {
+                assertEquals(List.of(), twice, "accepted messages with more than one ending, " + where);
+            }
             assertEquals(Set.of(), notAccepted, "handled messages whose publish was refused, " + where);
             assertEquals(summary.saved(), restored, "saved vs restored, " + where);
             assertEquals(summary.saved(), handled2.size(), "saved vs handled after restore, " + where);
+            assertEquals(accepted.size(), handled1.size() + handled2.size() + abandoned.size() - twice.size(), "every accepted message ended, " + where);
         }
     }
 

@@ -48,9 +48,10 @@ private val logger = KotlinLogging.logger {}
  *    `onUndeliveredElement` and lands in [stranded]. The relay only ever `trySend`s to the outbox, so a
  *    message is never both in the outbox and still in the buffer.
  * 7. Refusal is final: after [closeForPublishing], [offer] refuses (internal offers of already accepted
- *    messages still go in until [finishInput] closes the inbox); once the relay is done the outbox is
- *    closed, so even a publisher that checked [closed] just before the close cannot slip a message into
- *    the outbox after the last consumer left (its `trySend` fails and the closed inbox refuses).
+ *    messages still go in until [finishInput] or [drainUndelivered] closes the inbox); once the relay is
+ *    done the outbox is closed, and [drainUndelivered] closes both channels before it empties them, so
+ *    an offer racing with the drain either lands before it (and is drained) or is refused. (The engine
+ *    also keeps publishers out before it drains: see [PublisherGate].)
  * 8. When the inbox is closed and everything has moved on, the relay closes the outbox: consumers see
  *    the end of the outbox (from [awaitNext] or [prepareToWait]) exactly when every accepted message has
  *    been handed out.

@@ -353,11 +353,9 @@ internal class Bus(
             state = State.CLOSING
             val queues = order.toList()
             val saveAtOnce = store != null && shutdownMode == ShutdownMode.SNAPSHOT_IMMEDIATELY
-            for (engine in queues) {
-                engine.closeForPublishing()
-                // Now, not when the close coroutine first runs: no message is handed out after close().
-                if (saveAtOnce) engine.stopTaking() else engine.resume()
-            }
+            // Now, not when the close coroutine first runs: no message is handed out after close() when
+            // saving at once.
+            for (engine in queues) engine.closeForPublishing(saveAtOnce)
             logger.info { "RelayMQ closing: ${queues.size} queue(s), drain timeout $drainTimeout" }
             val procedure = CloseProcedure(this, queues)
             scope.async(CoroutineName("relaymq-close")) { procedure.run() }.also { closing = it }

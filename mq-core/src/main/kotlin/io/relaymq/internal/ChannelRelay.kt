@@ -235,11 +235,12 @@ internal class ChannelRelay<T>(
         outbox.close()
         val result = ArrayList<Message<T>>()
         while (true) result.add(outbox.tryReceive().getOrNull() ?: break)
-        result.removeAll { it === WAKE_UP }
         result.addAll(buffer)
         buffer.clear()
         while (true) result.add(inbox.tryReceive().getOrNull() ?: break)
         while (true) result.add(stranded.poll() ?: break)
+        // Invariant 9: a wake-up is never a message, also one stranded by a consumer cancelled as it arrived.
+        result.removeAll { it === WAKE_UP }
         return result
     }
 

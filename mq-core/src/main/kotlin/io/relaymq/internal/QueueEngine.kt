@@ -29,8 +29,8 @@ private val logger = KotlinLogging.logger {}
  * every state change in [MessageLifecycle] and every counter in [QueueCounters].
  *
  * This class owns what is about the queue as a whole: starting, resizing and pausing its consumers, and
- * the close phases [CloseProcedure] drives: [closeForPublishing], then either [stopTaking] +
- * [awaitConsumersStopped] (snapshot at once) or [resume] + bus idle (drain), then [takeAll].
+ * the close phases [CloseProcedure] drives: [closeForPublishing] (which also stops the consumers or
+ * resumes the queue), then [awaitConsumersStopped] (snapshot at once) or bus idle (drain), then [takeAll].
  *
  * ## Consumers
  * Each consumer has a [ConsumerSlot]. Growing first takes back consumers retired by an earlier shrink
@@ -79,6 +79,7 @@ internal class QueueEngine<T>(
     private val consumers = ArrayList<Pair<ConsumerSlot<T>, Job?>>() // guarded by resizeLock
     @Volatile private var targetConcurrency = options.concurrency
     private var started = false // guarded by resizeLock
+    private var closing = false // guarded by resizeLock
 
     private lateinit var queueJob: CompletableJob
     private lateinit var queueScope: CoroutineScope
@@ -177,9 +178,16 @@ internal class QueueEngine<T>(
         logger.info { "Queue '$name': concurrency is now $concurrency" }
     }
 
-    /** Consumers take nothing new until [resume]; handlers already running finish. Publishing goes on. */
+    /**
+     * Consumers take nothing new until [resume]; handlers already running finish. Publishing goes on.
+     * Ignored once the close began: a close drains (or saves) every queue, paused or not, and a pause
+     * slipping in after the close resumed the queue would stall it until the deadline.
+     */
     fun pause() {
-        control.pause()
+        synchronized(resizeLock) {
+            if (closing) return
+            control.pause()
+        }
         transport.wakeConsumers(liveConsumers())
     }
 
@@ -193,16 +201,19 @@ internal class QueueEngine<T>(
 
     // ---------------------------------------------------------------- close phases
 
-    /** Public publishes are refused from now on, and publishers waiting for room fail; the rest flows. */
-    fun closeForPublishing() {
+    /**
+     * Public publishes are refused from now on, and publishers waiting for room fail; the rest flows.
+     * The queue is resumed (a close drains it) or, when [saveAtOnce], its consumers stop after their
+     * current message; [pause] has no effect any more.
+     */
+    fun closeForPublishing(saveAtOnce: Boolean) {
         publishers.closeExternal()
         gate?.close(admission::closed)
-    }
-
-    /** Consumers finish the message they handle and take no more (a close that saves at once). */
-    fun stopTaking() {
-        control.stop()
-        transport.wakeConsumers(liveConsumers())
+        synchronized(resizeLock) {
+            closing = true
+            if (saveAtOnce) control.stop() else control.resume()
+        }
+        if (saveAtOnce) transport.wakeConsumers(liveConsumers())
     }
 
     /** Suspends until every consumer has stopped. Cancellation: only the waiting is cancelled. */

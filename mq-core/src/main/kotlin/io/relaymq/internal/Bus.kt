@@ -75,13 +75,14 @@ internal class Bus(
     private val order = ArrayList<QueueEngine<*>>() // guarded by lock
     private val fanOuts = ConcurrentHashMap<String, List<String>>()
 
-    val idleWatch = IdleWatch(::isSettled)
+
     val supervisor = SupervisorJob()
     val scope = CoroutineScope(
         supervisor + dispatcher + CoroutineName("relaymq") +
             CoroutineExceptionHandler { context, e -> logger.error(e) { "Unexpected failure in ${context[CoroutineName]}" } },
     )
     private val executor: Executor = dispatcher.asExecutor()
+    val idleWatch = IdleWatch(::isSettled, executor)
     private val ownHandler = OwnHandler(this)
     private val deadLetterCodec = DeadLetterCodec(::codecOf)
     private val builtInCodec = BuiltInCodec(deadLetterCodec)

@@ -3,7 +3,7 @@ package io.relaymq.internal
 import java.lang.invoke.VarHandle
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.ConcurrentLinkedQueue
-import java.util.concurrent.ForkJoinPool
+import java.util.concurrent.Executor
 import java.util.concurrent.atomic.AtomicInteger
 
 /**
@@ -15,7 +15,11 @@ import java.util.concurrent.atomic.AtomicInteger
  * at least one of the two sees the other's writes, so either the waiter sees idleness itself or the
  * consumer sees the waiter and completes it.
  */
-internal class IdleWatch(private val isIdle: () -> Boolean) {
+internal class IdleWatch(
+    private val isIdle: () -> Boolean,
+    /** Where waiters are completed: the bus's dispatcher (virtual time in tests), never the caller. */
+    private val executor: Executor,
+) {
     private val waiters = ConcurrentLinkedQueue<CompletableFuture<Void?>>()
     private val waiting = AtomicInteger()
 
@@ -36,9 +40,9 @@ internal class IdleWatch(private val isIdle: () -> Boolean) {
         // it is visible before we read `waiting` (the Dekker pattern in the class KDoc needs StoreLoad).
         VarHandle.fullFence()
         if (waiting.get() > 0 && isIdle()) {
-            // Completed on the common pool: a future's dependents run where it is completed, and this is
+            // Completed through the executor: a future's dependents run where it is completed, and this is
             // called from consumers and from the close, which must not run (or wait for) user code here.
-            for (waiter in waiters) ForkJoinPool.commonPool().execute { waiter.complete(null) }
+            for (waiter in waiters) executor.execute { waiter.complete(null) }
         }
     }
 }

@@ -1,10 +1,10 @@
 package io.relaymq
 
 import io.relaymq.internal.Bus
+import io.relaymq.internal.KotlinReply
 import io.relaymq.internal.NO_OPTIONS
 import io.relaymq.internal.NO_ROOM
 import io.relaymq.internal.SnapshotFileSystem
-import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.currentCoroutineContext
@@ -246,22 +246,24 @@ public class MQ internal constructor(
         timeout: Duration = Duration.INFINITE,
         options: PublishOptions = NO_OPTIONS,
     ): R {
-        // A CompletableDeferred, not a CompletableFuture: awaiting it costs a fraction of a future's await.
-        val reply = CompletableDeferred<Any?>()
+        // A CompletableDeferred inside, not a CompletableFuture: awaiting it costs a fraction of a future's await.
+        val reply = KotlinReply()
+        val admission = bus.engine(queue).admission
+        val key = options.key
         val dueAt = if (options === NO_OPTIONS) 0L else bus.dueAtOf(options)
         val result = try {
             if (timeout.isInfinite()) {
-                bus.publish(queue, data, reply, options.key, dueAt)
-                reply.await()
+                if (admission.tryPublish(data, reply, key, dueAt) == NO_ROOM) admission.publishWhenRoom(data, reply, key, dueAt)
+                reply.result.await()
             } else {
                 // The timeout covers waiting for room too (cancelling that wait accepts nothing).
                 withTimeout(timeout) {
-                    bus.publish(queue, data, reply, options.key, dueAt)
-                    reply.await()
+                    if (admission.tryPublish(data, reply, key, dueAt) == NO_ROOM) admission.publishWhenRoom(data, reply, key, dueAt)
+                    reply.result.await()
                 }
             }
         } catch (e: CancellationException) {
-            reply.cancel() // withdraws the message if no consumer took it yet
+            reply.stopWaiting() // withdraws the message if no consumer took it yet
             throw e
         }
         @Suppress("UNCHECKED_CAST")

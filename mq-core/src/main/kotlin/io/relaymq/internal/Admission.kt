@@ -7,7 +7,6 @@ import io.relaymq.OverflowPolicy
 import io.relaymq.QueueFullException
 import java.time.Clock
 import java.util.concurrent.atomic.AtomicLong
-import kotlinx.coroutines.CompletableDeferred
 import java.util.concurrent.CompletableFuture
 import kotlin.coroutines.cancellation.CancellationException
 
@@ -160,8 +159,10 @@ internal class Admission<T>(
     /** A requester that stops waiting before a consumer took its message withdraws it (and frees its place) at once. */
     private fun watchForWithdrawal(message: RichMessage<T>) {
         when (val reply = message.reply) {
-            // Handlers run inside cancel()/complete(), before the requester resumes.
-            is CompletableDeferred<*> -> reply.invokeOnCompletion { withdraw(message) }
+            is KotlinReply -> { // the requester withdraws it itself when it stops waiting
+                reply.withdraw = withdrawer
+                reply.message = message
+            }
             is RequestFuture<*> -> {
                 reply.beforeEnd = { withdraw(message) }
                 if (reply.isDone) withdraw(message) // ended before the hook was set
@@ -169,6 +170,9 @@ internal class Admission<T>(
             is CompletableFuture<*> -> reply.whenComplete { _, _ -> withdraw(message) }
         }
     }
+
+    @Suppress("UNCHECKED_CAST")
+    private val withdrawer: (Message<*>) -> Unit = { withdraw(it as Message<T>) }
 
     private fun withdraw(message: Message<T>) {
         if ((message as RichMessage<T>).claimState != RichMessage.WAITING) return // taken or ended: nothing to withdraw

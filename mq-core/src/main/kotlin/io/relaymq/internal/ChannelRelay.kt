@@ -58,7 +58,13 @@ private val logger = KotlinLogging.logger {}
  * 9. Consumers are woken (pause, shrink, snapshot close) by a [WAKE_UP] sentinel in the outbox rather
  *    than by cancellation (which could strand a message on its way to them) or a `select` on a second
  *    channel (which would allocate on every wait). It counts nowhere: not in [handedOut], not in
- *    [takes], never returned by [poll], never in [drainUndelivered].
+ *    [takes], never returned by [poll], never in [drainUndelivered] (also when a consumer cancelled as it
+ *    arrived strands it).
+ *
+ * Checked by: `ChannelRelayLincheckTest` (model checking: per-producer FIFO through the direct path and
+ * the relay, no lost wake-up, nothing lost or duplicated between consumers and [drainUndelivered], no
+ * offer after [closeForPublishing]: invariants 2, 5, 6, 7, 8), `ChannelRelaySpec`, and the engine-level
+ * `InteractionStressSpec` and `MQLincheckTest` (invariant 9).
  */
 internal class ChannelRelay<T>(
     private val queueName: String,

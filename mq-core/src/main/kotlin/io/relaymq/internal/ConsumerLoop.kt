@@ -126,6 +126,10 @@ internal class ConsumerLoop<T>(
                     slot.release()
                     break
                 }
+                if (!lifecycle.taken(next)) {
+                    slot.release() // its requester withdrew it as it was handed over; counted then
+                    break
+                }
                 current = next
             }
         }

@@ -7,8 +7,8 @@ import kotlinx.coroutines.Job
 /**
  * What stores and moves one queue's messages between `publish` and the queue's consumers.
  *
- * The engine ([QueueEngine]) owns ids, counters, handlers and the lifecycle; a transport only holds
- * messages in order. Today's implementation is [ChannelRelay] (in memory); bounded, persistent and
+ * The engine ([QueueEngine] and its parts: [Admission], [MessageLifecycle], [ConsumerLoop]) owns ids,
+ * counters, handlers and the lifecycle; a transport only holds ready messages in order. Today's implementation is [ChannelRelay] (in memory); bounded, persistent and
  * remote (Redis Streams) transports plug in here without changing the public API.
  *
  * Contract, for every implementation:

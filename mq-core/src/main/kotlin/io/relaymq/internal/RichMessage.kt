@@ -21,7 +21,7 @@ internal class RichMessage<T>(
     origin: QueueOrigin,
     data: T,
     publishedOffsetMillis: Int,
-    /** Who waits for the result: a `CompletableFuture` (Java) or a `CompletableDeferred` (Kotlin). */
+    /** Who waits for the result: a `CompletableFuture` (Java) or a [KotlinReply]. */
     val reply: Any?,
     private val orderingKey: String?,
     private val attemptNumber: Int,
@@ -80,11 +80,31 @@ internal fun Message<*>.tryWithdraw(): Boolean {
 internal val Message<*>.isWithdrawn: Boolean
     get() = (this as? RichMessage<*>)?.claimState == RichMessage.WITHDRAWN
 
+/**
+ * What a Kotlin `request` waits on: the result, and the message once accepted, so that the requester
+ * withdraws it itself when it stops waiting (no completion handler to register: one object, no more).
+ */
+internal class KotlinReply {
+    val result: CompletableDeferred<Any?> = CompletableDeferred()
+
+    /** Set by the admission once the message is accepted, before the publish returns. */
+    @Volatile @JvmField var message: Message<*>? = null
+
+    @Volatile @JvmField var withdraw: ((Message<*>) -> Unit)? = null
+
+    /** The requester stopped waiting: withdraws the message if no consumer took it yet. */
+    fun stopWaiting() {
+        result.cancel()
+        val accepted = message ?: return
+        withdraw?.invoke(accepted)
+    }
+}
+
 /** Hands [result] to whoever waits for [this] message's result, if anyone. */
 internal fun Message<*>.replyWith(result: Any?) {
     when (val reply = (this as? RichMessage<*>)?.reply) {
         null -> {}
-        is CompletableDeferred<*> -> @Suppress("UNCHECKED_CAST") (reply as CompletableDeferred<Any?>).complete(result)
+        is KotlinReply -> reply.result.complete(result)
         is CompletableFuture<*> -> @Suppress("UNCHECKED_CAST") (reply as CompletableFuture<Any?>).complete(result)
     }
 }
@@ -93,7 +113,7 @@ internal fun Message<*>.replyWith(result: Any?) {
 internal fun Message<*>.replyWithFailure(failure: Throwable) {
     when (val reply = (this as? RichMessage<*>)?.reply) {
         null -> {}
-        is CompletableDeferred<*> -> reply.completeExceptionally(failure)
+        is KotlinReply -> reply.result.completeExceptionally(failure)
         is CompletableFuture<*> -> reply.completeExceptionally(failure)
     }
 }

@@ -332,8 +332,11 @@ internal class Bus(
     fun stats(): Map<String, QueueStats> = snapshotOfQueues().associate { it.name to it.stats() }
 
     /** `true` when the calling thread or coroutine context belongs to one of this bus's consumers. */
-    fun isInsideOwnHandler(context: CoroutineContext?): Boolean =
-        context?.get(OwnHandler)?.bus === this || OwnHandler.isCurrentThreadIn(this)
+    fun isInsideOwnHandler(context: CoroutineContext?): Boolean {
+        if (context?.get(OwnHandler)?.bus === this) return true
+        val thread = Thread.currentThread()
+        return engines.values.any { it.isHandlerThread(thread) }
+    }
 
     // ---------------------------------------------------------------- closing
 

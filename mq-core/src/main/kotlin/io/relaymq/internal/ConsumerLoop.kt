@@ -7,6 +7,8 @@ import kotlinx.coroutines.currentCoroutineContext
 import kotlinx.coroutines.ensureActive
 import kotlinx.coroutines.job
 import kotlin.coroutines.cancellation.CancellationException
+import kotlin.coroutines.intrinsics.startCoroutineUninterceptedOrReturn
+import kotlin.coroutines.intrinsics.suspendCoroutineUninterceptedOrReturn
 
 /**
  * What one consumer coroutine of a queue does: take a message, run its handler, record the outcome,
@@ -171,13 +173,24 @@ internal class ConsumerLoop<T>(
         try {
             if (blocking) {
                 slot.enterBlocking()
+                slot.syncThread = Thread.currentThread()
                 try {
                     result = handler(message)
                 } finally {
+                    slot.syncThread = null
                     slot.exitBlocking()
                 }
             } else {
-                result = handler(message)
+                // The handler's synchronous part (up to its first suspension) is marked as ours, so a
+                // blocking close() it calls is refused; the mark goes when it returns or suspends.
+                result = suspendCoroutineUninterceptedOrReturn { continuation ->
+                    slot.syncThread = Thread.currentThread()
+                    try {
+                        handler.startCoroutineUninterceptedOrReturn(message, continuation)
+                    } finally {
+                        slot.syncThread = null
+                    }
+                }
             }
         } catch (e: Throwable) {
             // Our own cancellation propagates (the message stays in the slot for the close to claim);

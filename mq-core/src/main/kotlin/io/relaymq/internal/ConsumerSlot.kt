@@ -41,6 +41,16 @@ internal class ConsumerSlot<T>(val index: Int) {
     /** [ACTIVE], [RETIRING] (the queue shrank: finish the current message, then stop) or [EXITED]. */
     @Volatile @JvmField internal var status: Int = ACTIVE
 
+    /**
+     * The thread running the synchronous part of this consumer's handler call, or `null`. A plain field:
+     * only the thread that wrote it asks whether it is its own ([OwnHandler]), and a thread always sees
+     * its own writes.
+     */
+    @JvmField internal var syncThread: Thread? = null
+
+    /** `true` when [thread] runs a handler of this slot right now (see [syncThread]). */
+    fun runsHandlerOn(thread: Thread): Boolean = syncThread === thread
+
     // Interrupt protocol for blocking handlers (the allocation-free equivalent of runInterruptible).
     @Volatile @JvmField internal var blockedThread: Thread? = null
 

@@ -291,6 +291,9 @@ internal class QueueEngine<T>(
 
     // ---------------------------------------------------------------- observing
 
+    /** `true` when [thread] runs the synchronous part of one of this queue's handlers right now. */
+    fun isHandlerThread(thread: Thread): Boolean = counters.slots.any { it.runsHandlerOn(thread) }
+
     /** `true` when every accepted message reached its end (never early; see [QueueCounters]). */
     fun isSettled(): Boolean = counters.isSettled()
 

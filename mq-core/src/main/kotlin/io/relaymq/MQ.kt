@@ -359,7 +359,8 @@ public class MQ internal constructor(
      * Blocking [shutdown] for Java and `use {}` blocks: closes the bus and waits for the close to end.
      * Idempotent. Do not call it from a coroutine (use [shutdown]); inside `runTest` it would block the
      * very thread the test dispatcher needs.
-     * @throws IllegalStateException when called from one of this bus's own handlers.
+     * @throws IllegalStateException when called from one of this bus's own handlers (recognised in a
+     *   handler's code before its first suspension; after it, use [shutdown], which is always recognised).
      */
     override fun close() {
         try {

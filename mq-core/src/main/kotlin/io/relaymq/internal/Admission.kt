@@ -56,7 +56,7 @@ internal class Admission<T>(
      */
     fun tryPublish(data: Any, reply: Any?, key: String?, dueAt: Long, internal: Boolean = false): Long {
         validate(data)
-        if (!(if (internal) publishers.enterInternal() else publishers.enter())) throw closed()
+        if (!publishers.enter(internal)) throw closed()
         var dropped: Message<T>? = null
         var why = ""
         try {
@@ -176,7 +176,7 @@ internal class Admission<T>(
 
     private fun withdraw(message: Message<T>) {
         if ((message as RichMessage<T>).claimState != RichMessage.WAITING) return // taken or ended: nothing to withdraw
-        if (!publishers.enterInternal()) return // closing: the close settles it
+        if (!publishers.enter(internal = true)) return // closing: the close settles it
         try {
             if (message.tryWithdraw()) lifecycle.withdraw(message)
         } finally {

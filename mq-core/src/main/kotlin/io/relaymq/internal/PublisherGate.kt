@@ -28,20 +28,13 @@ internal class PublisherGate {
     @Volatile private var externalClosed = false
     @Volatile private var allClosed = false
 
-    /** Enters for a public publish; `false` (nothing to exit) once the queue is closed for publishing. */
-    fun enter(): Boolean {
+    /**
+     * Enters; `false` (nothing to exit then) once closed: for a public publish once the queue is closed
+     * for publishing, for an [internal] store (dead letter, withdrawal) only after [closeAll].
+     */
+    fun enter(internal: Boolean = false): Boolean {
         entered.increment()
-        if (externalClosed) {
-            exited.increment()
-            return false
-        }
-        return true
-    }
-
-    /** Enters for an internal store (dead letter, withdrawal, a granted waiter); refused only by [closeAll]. */
-    fun enterInternal(): Boolean {
-        entered.increment()
-        if (allClosed) {
+        if (if (internal) allClosed else externalClosed) {
             exited.increment()
             return false
         }

@@ -68,7 +68,11 @@ internal class ConsumerLoop<T>(
                 continue
             }
             // poll() first, without suspending; waiting is a tail call into the channel (no allocation).
-            val taken = transport.poll() ?: run {
+            var taken: Any? = transport.poll()
+            if (taken == null) {
+                // poll() skips wake-ups: one meant for this consumer (pause, stop, retire) may have just
+                // gone by. The flag it announces was set before it was sent, so look again before waiting.
+                if (!mayTake(slot)) continue
                 if (!transport.prepareToWait(whenEmpty)) return // closed and empty
                 val raw = try {
                     transport.awaitNext()
@@ -77,7 +81,7 @@ internal class ConsumerLoop<T>(
                 } catch (e: Throwable) {
                     return // closed, normally or by a failed relay (already logged)
                 }
-                transport.accept(raw)
+                taken = transport.accept(raw)
             }
             if (taken === TakeInterrupted) continue
             @Suppress("UNCHECKED_CAST")

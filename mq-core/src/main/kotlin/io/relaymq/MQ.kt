@@ -277,7 +277,7 @@ public class MQ internal constructor(
      * @throws UnknownQueueException for a queue that is not registered.
      */
     public fun bindFanOut(name: String, queues: List<String>) {
-        bus.bindFanOut(name, queues)
+        bus.fanOuts.bind(name, queues)
     }
 
     /**
@@ -287,7 +287,7 @@ public class MQ internal constructor(
      * @throws IllegalArgumentException when no fan-out is bound under [name].
      */
     public suspend fun fanOut(name: String, data: Any, options: PublishOptions = NO_OPTIONS): FanOutResult =
-        bus.fanOut(name, data, if (options === NO_OPTIONS) null else options)
+        bus.fanOuts.publish(name, data, if (options === NO_OPTIONS) null else options)
 
     /**
      * Pauses [queue]: consumers take nothing new until [resume] (messages waiting for their ordering

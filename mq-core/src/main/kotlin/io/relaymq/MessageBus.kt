@@ -210,7 +210,7 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
      * @throws UnknownQueueException for a queue that is not registered.
      */
     public fun bindFanOut(name: String?, vararg queues: String): MessageBus {
-        bus.bindFanOut(nonNull(name, "Fan-out name"), queues.toList())
+        bus.fanOuts.bind(nonNull(name, "Fan-out name"), queues.toList())
         return this
     }
 
@@ -222,13 +222,13 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
      */
     public fun fanOut(name: String?, data: Any?): CompletableFuture<FanOutResult> {
         val topic = nonNull(name, "Fan-out name")
-        return bus.fanOutAsync(topic, payload(topic, data), null)
+        return bus.fanOuts.publishAsync(topic, payload(topic, data), null)
     }
 
     /** [fanOut] with per-message [options] (an ordering key, a delay or a due time) for every copy. */
     public fun fanOut(name: String?, data: Any?, options: PublishOptions?): CompletableFuture<FanOutResult> {
         val topic = nonNull(name, "Fan-out name")
-        return bus.fanOutAsync(topic, payload(topic, data), nonNull(options, "options"))
+        return bus.fanOuts.publishAsync(topic, payload(topic, data), nonNull(options, "options"))
     }
 
     /**

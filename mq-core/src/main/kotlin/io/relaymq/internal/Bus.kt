@@ -4,8 +4,6 @@ import io.github.oshai.kotlinlogging.KotlinLogging
 import io.relaymq.BusClosedException
 import io.relaymq.CloseSummary
 import io.relaymq.DeadLetter
-import io.relaymq.FanOutException
-import io.relaymq.FanOutResult
 import io.relaymq.MessageCodec
 import io.relaymq.Message
 import io.relaymq.PublishOptions
@@ -35,7 +33,8 @@ private val logger = KotlinLogging.logger {}
 /**
  * The one bus behind both doors ([io.relaymq.MQ] for Kotlin, [io.relaymq.MessageBus] for Java): the
  * registry of queues, the bus's state (new → running → closing → closed), the one publish sequence,
- * fan-out, dead-letter routing, own-handler detection and idle waiting. The close is [CloseProcedure].
+ * dead-letter routing, own-handler detection and idle waiting. Fan-out is [FanOuts]; the close is
+ * [CloseProcedure].
  *
  * ## The publish sequence
  * Every publish, from either door, is: find the queue, [Admission.tryPublish] (never waits); if a
@@ -73,7 +72,6 @@ internal class Bus(
     // Lookups on the publish path are lock-free; registration happens under lock.
     private val engines = ConcurrentHashMap<String, QueueEngine<*>>()
     private val order = ArrayList<QueueEngine<*>>() // guarded by lock
-    private val fanOuts = ConcurrentHashMap<String, List<String>>()
 
 
     val supervisor = SupervisorJob()
@@ -259,61 +257,8 @@ internal class Bus(
 
     // ---------------------------------------------------------------- fan-out
 
-    fun bindFanOut(name: String, queues: List<String>) {
-        require(name.isNotBlank()) { "Fan-out name must not be blank" }
-        require(queues.isNotEmpty()) { "Fan-out '$name' needs at least one queue" }
-        require(queues.toSet().size == queues.size) { "Fan-out '$name' lists a queue twice: $queues" }
-        for (queue in queues) engine(queue)
-        require(fanOuts.putIfAbsent(name, queues.toList()) == null) { "A fan-out named '$name' is already bound" }
-    }
-
-    private fun fanOutQueues(name: String): List<String> = fanOuts[name]
-        ?: throw IllegalArgumentException("No fan-out named '$name' is bound; bind it with bindFanOut(\"$name\", queues) first.")
-
-    suspend fun fanOut(name: String, data: Any, options: PublishOptions?): FanOutResult {
-        val queues = fanOutQueues(name)
-        val key = options?.key
-        val dueAt = options?.let(::dueAtOf) ?: 0L
-        val accepted = LinkedHashMap<String, Long>()
-        val refused = LinkedHashMap<String, Throwable>()
-        for (queue in queues) {
-            try {
-                accepted[queue] = publish(queue, data, null, key, dueAt)
-            } catch (e: CancellationException) {
-                throw e
-            } catch (e: Exception) {
-                refused[queue] = e
-            }
-        }
-        if (refused.isNotEmpty()) throw FanOutException(name, accepted, refused)
-        return FanOutResult(name, accepted)
-    }
-
-    fun fanOutAsync(name: String, data: Any, options: PublishOptions?): CompletableFuture<FanOutResult> {
-        val queues = fanOutQueues(name)
-        val key = options?.key
-        val dueAt = options?.let(::dueAtOf) ?: 0L
-        val futures = queues.map { queue ->
-            try {
-                publishAsync(queue, data, null, key, dueAt)
-            } catch (e: Exception) {
-                CompletableFuture.failedFuture(e)
-            }
-        }
-        return CompletableFuture.allOf(*futures.toTypedArray()).handle { _, _ ->
-            val accepted = LinkedHashMap<String, Long>()
-            val refused = LinkedHashMap<String, Throwable>()
-            queues.zip(futures).forEach { (queue, future) ->
-                try {
-                    accepted[queue] = future.join()
-                } catch (e: java.util.concurrent.CompletionException) {
-                    refused[queue] = e.cause ?: e
-                }
-            }
-            if (refused.isNotEmpty()) throw FanOutException(name, accepted, refused)
-            FanOutResult(name, accepted)
-        }
-    }
+    /** Fan-out bindings of this bus: one publish, one copy per bound queue. */
+    val fanOuts = FanOuts(this)
 
     // ---------------------------------------------------------------- observing
 

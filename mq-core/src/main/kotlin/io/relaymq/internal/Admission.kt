@@ -7,7 +7,6 @@ import io.relaymq.OverflowPolicy
 import io.relaymq.QueueFullException
 import java.time.Clock
 import java.util.concurrent.atomic.AtomicLong
-import java.util.concurrent.CompletableFuture
 import kotlin.coroutines.cancellation.CancellationException
 
 /** What the non-suspending part of a publish answers when a SUSPEND queue is full; never an id (ids are positive). */
@@ -167,7 +166,6 @@ internal class Admission<T>(
                 reply.beforeEnd = { withdraw(message) }
                 if (reply.isDone) withdraw(message) // ended before the hook was set
             }
-            is CompletableFuture<*> -> reply.whenComplete { _, _ -> withdraw(message) }
         }
     }
 

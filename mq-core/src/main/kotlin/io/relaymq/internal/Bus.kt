@@ -214,7 +214,7 @@ internal class Bus(
      * (unknown queue, wrong payload) are thrown; state errors (closed, full REJECT queue) fail the
      * future and [reply].
      */
-    fun publishAsync(queue: String, data: Any, reply: CompletableFuture<Any?>?, key: String?, dueAt: Long): CompletableFuture<Long> {
+    fun publishAsync(queue: String, data: Any, reply: RequestFuture<Any?>?, key: String?, dueAt: Long): CompletableFuture<Long> {
         val admission = engine(queue).admission
         val id = try {
             admission.tryPublish(data, reply, key, dueAt)

@@ -5,8 +5,6 @@ import kotlinx.coroutines.CoroutineName
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.channels.Channel
-import kotlinx.coroutines.flow.MutableStateFlow
-import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withTimeoutOrNull
 import java.time.Clock
@@ -22,61 +20,44 @@ import kotlin.time.Duration.Companion.milliseconds
  * comes from [clock] and waiting from `delay`, so on a test dispatcher with a matching clock the whole
  * schedule runs on virtual time. Never early: a message is handed out only when `clock.millis()` has
  * reached its due time.
+ *
+ * At close, [QueueEngine.takeAll] cancels and joins the coroutine before it [drain]s, and nothing
+ * schedules after that (publishers are kept out by the [PublisherGate], consumers have stopped or lost
+ * their message to a claim), so no message can be scheduled into a scheduler that was already emptied.
  */
 internal class DelayScheduler<T>(
     private val queueName: String,
     private val clock: Clock,
-    /** Puts a due message into the queue; `false` when the queue no longer accepts (closing). */
-    private val deliver: (Message<T>) -> Boolean,
+    /** Puts a due message back into the queue (it never refuses: see [MessageLifecycle.putBack]). */
+    private val deliver: (Message<T>) -> Unit,
 ) {
     private class Entry<T>(val dueAt: Long, val order: Long, val message: Message<T>)
 
     private val lock = Any()
     private val waiting = PriorityQueue<Entry<T>>(compareBy<Entry<T>>({ it.dueAt }, { it.order })) // guarded by lock
     private var order = 0L // guarded by lock
-    private val refused = ArrayList<Message<T>>() // guarded by lock: due, but the queue was closing
     private val wake = Channel<Unit>(Channel.CONFLATED)
-    private var sealed = false // guarded by lock
-    private val count = MutableStateFlow(0)
 
-    /** Takes [message] until [dueAt]; `false` once [seal]ed (the queue is closing). */
-    fun schedule(message: Message<T>, dueAt: Long): Boolean {
-        synchronized(lock) {
-            if (sealed) return false
-            waiting.add(Entry(dueAt, order++, message))
-            count.value = waiting.size
-        }
+    /** Takes [message] until [dueAt]. */
+    fun schedule(message: Message<T>, dueAt: Long) {
+        synchronized(lock) { waiting.add(Entry(dueAt, order++, message)) }
         wake.trySend(Unit)
-        return true
     }
 
     /** Forgets [message] (withdrawn by its requester) if it still waits here. */
     fun remove(message: Message<T>) {
         if (message.dueAtMillis == 0L) return
-        synchronized(lock) {
-            if (waiting.removeIf { it.message === message }) count.value = waiting.size + refused.size
-        }
+        synchronized(lock) { waiting.removeIf { it.message === message } }
     }
 
     /** Removes and returns the message published first (lowest id) among those waiting, for DROP_OLDEST. */
     fun removeOldest(): Message<T>? = synchronized(lock) {
         val oldest = waiting.minByOrNull { it.message.id } ?: return null
         waiting.remove(oldest)
-        count.value = waiting.size + refused.size
         oldest.message
     }
 
-    /** Refuses every later [schedule]: what waits now is all there will be. */
-    fun seal() {
-        synchronized(lock) { sealed = true }
-    }
-
-    /** Suspends until every waiting message was handed out. Cancellation: only the waiting stops. */
-    suspend fun awaitEmpty() {
-        count.first { it == 0 }
-    }
-
-    fun size(): Int = synchronized(lock) { waiting.size + refused.size }
+    fun size(): Int = synchronized(lock) { waiting.size }
 
     fun start(scope: CoroutineScope): Job = scope.launch(CoroutineName("relaymq-delays-$queueName")) {
         while (true) {
@@ -86,19 +67,15 @@ internal class DelayScheduler<T>(
                 while (waiting.isNotEmpty() && waiting.peek().dueAt <= now) due.add(waiting.poll().message)
                 waiting.peek()?.dueAt
             }
-            for (message in due) {
-                if (!deliver(message)) synchronized(lock) { refused.add(message) }
-            }
-            if (due.isNotEmpty()) synchronized(lock) { count.value = waiting.size + refused.size }
+            for (message in due) deliver(message)
             if (next == null) wake.receive() else withTimeoutOrNull((next - now).milliseconds) { wake.receive() }
         }
     }
 
     /** Everything still waiting, for close (saved with its due time, or abandoned). Call after the job ended. */
     fun drain(): List<Message<T>> = synchronized(lock) {
-        val all = refused + waiting.map { it.message }
+        val all = waiting.map { it.message }
         waiting.clear()
-        refused.clear()
         all
     }
 }

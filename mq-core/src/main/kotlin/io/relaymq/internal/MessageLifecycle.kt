@@ -83,8 +83,7 @@ internal class MessageLifecycle<T>(
 
     private fun store(message: Message<T>) {
         val dueAt = message.dueAtMillis
-        if (dueAt > 0 && dueAt > clock.millis() && delays.schedule(message, dueAt)) return
-        putBack(message)
+        if (dueAt > 0 && dueAt > clock.millis()) delays.schedule(message, dueAt) else putBack(message)
     }
 
     /** Back to READY (a keyed message whose turn came, a message a stopping consumer took). */
@@ -137,7 +136,7 @@ internal class MessageLifecycle<T>(
     fun retry(next: RichMessage<T>) {
         gate?.forceEnter()
         counters.retried.increment()
-        if (!delays.schedule(next, next.dueAtMillis)) leftovers.add(next) // closing: saved or abandoned
+        delays.schedule(next, next.dueAtMillis)
     }
 
     /**

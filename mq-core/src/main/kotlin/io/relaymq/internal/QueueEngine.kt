@@ -65,7 +65,7 @@ internal class QueueEngine<T>(
     private val gate: CapacityGate? = if (options.isBounded) CapacityGate(options.capacity) else null
     private val publishers = PublisherGate()
     private val keyLocks = KeyLocks<T>()
-    private val delays: DelayScheduler<T> = DelayScheduler(name, clock) { message -> lifecycle.putBack(message); true }
+    private val delays: DelayScheduler<T> = DelayScheduler(name, clock) { message -> lifecycle.putBack(message) }
     private val lifecycle = MessageLifecycle(name, counters, gate, keyLocks, transport, delays, clock, idle, options.onDrop)
     val admission = Admission(
         name, options.overflow, payloadType, snapshots?.codec, clock, gate, publishers, lifecycle, counters, sequence, delays, transport,

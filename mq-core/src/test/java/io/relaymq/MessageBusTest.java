@@ -7,9 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.lang.reflect.Method;
-import java.lang.reflect.Modifier;
-import java.lang.reflect.Type;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -236,39 +233,5 @@ class MessageBusTest {
         outcome.complete(null);
     }
 
-    /** The facade's public signatures show Java nothing of Kotlin: no Unit, Function1, Continuation. */
-    @Test
-    void publicSignaturesContainNoKotlinTypes() {
-        Class<?>[] api = {
-            MessageBus.class, MessageBus.Builder.class, Message.class, MessageHandler.class, AsyncMessageHandler.class,
-            QueueStats.class, CloseSummary.class, QueueCloseSummary.class, UnknownQueueException.class,
-            BusClosedException.class, QueueOptions.class, QueueOptions.Builder.class, OverflowPolicy.class,
-            DropListener.class, QueueFullException.class, MessageDroppedException.class, MessageFunction.class,
-            RetryPolicy.class, RetryPolicy.Builder.class, RetryPredicate.class, DeadLetter.class, DeadLetterHandler.class,
-            PublishOptions.class, PublishOptions.Builder.class, FanOutResult.class, FanOutException.class,
-            MessageCodec.class, ShutdownMode.class, SnapshotException.class,
-        };
-        List<String> offenders = new ArrayList<>();
-        for (Class<?> type : api) {
-            for (Method method : type.getMethods()) {
-                if (!Modifier.isPublic(method.getModifiers()) || method.isSynthetic()
-                    || method.getDeclaringClass() == Object.class) continue;
-                // Kotlin adds getEntries() to every enum; Java code uses values() and never needs it.
-                if (type.isEnum() && method.getName().equals("getEntries")) continue;
-                if (method.getName().contains("$") || method.getName().contains("-")) {
-                    offenders.add(type.getSimpleName() + "." + method.getName());
-                }
-                List<Type> types = new ArrayList<>(List.of(method.getGenericParameterTypes()));
-                types.add(method.getGenericReturnType());
-                for (Type t : types) {
-                    String name = t.getTypeName();
-                    if (name.startsWith("kotlin.") || name.contains("Continuation") || name.contains("Function1")) {
-                        offenders.add(type.getSimpleName() + "." + method.getName() + ": " + name);
-                    }
-                }
-            }
-        }
-        assertEquals(List.of(), offenders);
-        assertFalse(MessageHandler.class.getMethods()[0].getName().isEmpty());
-    }
+    // The Java view of the whole public surface (no Kotlin types in signatures, ...) is PublicSurfaceTest.
 }

@@ -14,4 +14,15 @@ try {
 } finally {
     sources.close()
 }
+// The javadoc jar documents the public API (the Java door included) and nothing of io.relaymq.internal.
+def javadoc = new java.util.zip.ZipFile(new File(dir, "mq-core-${relaymqVersion}-javadoc.jar"))
+try {
+    def page = javadoc.getEntry('io/relaymq/MessageBus.html')
+    assert page != null : 'io/relaymq/MessageBus.html missing from the javadoc jar'
+    assert javadoc.getInputStream(page).getText('UTF-8').contains('registerQueue') : 'MessageBus.html documents no registerQueue'
+    def internal = javadoc.entries().toList()*.name.findAll { it.contains('io/relaymq/internal') }
+    assert internal.isEmpty() : "the javadoc jar documents io.relaymq.internal: ${internal.take(5)}"
+} finally {
+    javadoc.close()
+}
 return true

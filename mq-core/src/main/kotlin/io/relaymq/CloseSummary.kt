@@ -1,5 +1,8 @@
 package io.relaymq
 
+import io.relaymq.internal.FROM_RELAYMQ
+import io.relaymq.internal.FromRelayMQ
+
 /**
  * What closing a bus did, returned by [MQ.shutdown] and [MessageBus.shutdown].
  *
@@ -13,6 +16,7 @@ public class CloseSummary internal constructor(
     /** `true` when the drain timeout expired and the remaining work was cancelled. */
     @get:JvmName("timedOut") public val timedOut: Boolean,
     snapshotFailure: SnapshotException?,
+    @Suppress("UNUSED_PARAMETER") fromRelayMQ: FromRelayMQ = FROM_RELAYMQ,
 ) {
     /** Messages whose handler finished (successfully or not) while the bus was closing, all queues. */
     @get:JvmName("processedDuringClose")

@@ -1,5 +1,7 @@
 package io.relaymq
 
+import io.relaymq.internal.FROM_RELAYMQ
+import io.relaymq.internal.FromRelayMQ
 import io.relaymq.internal.DeadLetterPayload
 import java.time.Instant
 
@@ -31,6 +33,7 @@ public class DeadLetter internal constructor(
     @get:JvmName("lastFailureAt") public val lastFailureAt: Instant,
     /** The last failure itself; in memory only (a dead letter restored from a snapshot has none). */
     @get:JvmName("failure") public val failure: Throwable?,
+    @Suppress("UNUSED_PARAMETER") fromRelayMQ: FromRelayMQ = FROM_RELAYMQ,
 ) {
     /**
      * The original payload. For a dead letter restored from a snapshot it is decoded on first access

@@ -1,5 +1,7 @@
 package io.relaymq
 
+import io.relaymq.internal.FROM_RELAYMQ
+import io.relaymq.internal.FromRelayMQ
 import io.relaymq.internal.QueueOrigin
 import java.time.Instant
 
@@ -7,7 +9,8 @@ import java.time.Instant
  * One message of one queue, as a handler sees it.
  *
  * A message is created when [MQ.publish] (or [MessageBus.publish]) accepts a payload and is immutable
- * from then on. (Open only for RelayMQ's own use: its constructor is internal.) Java reads its fields as `id()`, `queue()`, `data()` and `publishedAt()`.
+ * from then on. Only RelayMQ creates messages (to unit-test a handler, make one with `Message(queue, data)`,
+ * Java `Messages.of(queue, data)`). Java reads its fields as `id()`, `queue()`, `data()` and `publishedAt()`.
  *
  * @param T the payload type the queue was registered with.
  */
@@ -23,6 +26,7 @@ public open class Message<T> internal constructor(
     /** The payload, exactly the object that was published (never copied, never `null`). */
     @get:JvmName("data") public val data: T,
     private val publishedOffsetMillis: Int,
+    @Suppress("UNUSED_PARAMETER") fromRelayMQ: FromRelayMQ = FROM_RELAYMQ,
 ) {
     /** The name of the queue that accepted this message. */
     @get:JvmName("queue")

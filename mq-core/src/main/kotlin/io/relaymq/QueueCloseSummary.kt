@@ -1,5 +1,8 @@
 package io.relaymq
 
+import io.relaymq.internal.FROM_RELAYMQ
+import io.relaymq.internal.FromRelayMQ
+
 /** One queue's part of a [CloseSummary]. */
 public class QueueCloseSummary internal constructor(
     /** The queue's name. */
@@ -15,6 +18,7 @@ public class QueueCloseSummary internal constructor(
     @get:JvmName("abandoned") public val abandoned: Long,
     /** Ids of the abandoned messages, in queue order. */
     @get:JvmName("abandonedIds") public val abandonedIds: List<Long>,
+    @Suppress("UNUSED_PARAMETER") fromRelayMQ: FromRelayMQ = FROM_RELAYMQ,
 ) {
     override fun toString(): String =
         "QueueCloseSummary(queue=$queue, processedDuringClose=$processedDuringClose, saved=$saved, abandoned=$abandoned)"

@@ -1,5 +1,8 @@
 package io.relaymq
 
+import io.relaymq.internal.FROM_RELAYMQ
+import io.relaymq.internal.FromRelayMQ
+
 /**
  * A point-in-time view of one queue's counters, from [MQ.stats] or [MessageBus.stats].
  *
@@ -46,6 +49,7 @@ public class QueueStats internal constructor(
     @get:JvmName("paused") public val paused: Boolean,
     /** The queue's capacity; [QueueOptions.UNBOUNDED] when unbounded. */
     @get:JvmName("capacity") public val capacity: Int,
+    @Suppress("UNUSED_PARAMETER") fromRelayMQ: FromRelayMQ = FROM_RELAYMQ,
 ) {
     override fun toString(): String =
         "QueueStats(queue=$queue, concurrency=$concurrency, published=$published, delivered=$delivered, " +

@@ -1,10 +1,13 @@
-package io.relaymq
+package io.relaymq;
 
 /**
  * What close does with pending messages when the bus has a snapshot directory. Without one, close
- * always drains (see [MQ.shutdown]).
+ * always drains (see {@link MessageBus#shutdown()} and {@code MQ.shutdown()}).
+ *
+ * <p>(Written in Java so that Java callers see a plain enum: a Kotlin enum adds a static
+ * {@code getEntries()} returning a Kotlin type.)
  */
-public enum class ShutdownMode {
+public enum ShutdownMode {
     /**
      * The default with a snapshot directory: stop handing messages to consumers at once, let handlers
      * already running finish (up to the drain timeout; those still running then are cancelled and their

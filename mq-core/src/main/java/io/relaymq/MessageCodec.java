@@ -78,26 +78,6 @@ public interface MessageCodec<T> {
         java.util.Objects.requireNonNull(type, "type");
         java.util.Objects.requireNonNull(encoder, "encoder");
         java.util.Objects.requireNonNull(decoder, "decoder");
-        return new MessageCodec<>() {
-            @Override
-            public Class<T> type() {
-                return type;
-            }
-
-            @Override
-            public byte[] encode(T value) throws Exception {
-                return encoder.encode(value);
-            }
-
-            @Override
-            public T decode(byte[] bytes) throws Exception {
-                return decoder.decode(bytes);
-            }
-
-            @Override
-            public String toString() {
-                return "MessageCodec(" + type.getName() + ")";
-            }
-        };
+        return new FunctionCodec<>(type, encoder, decoder);
     }
 }

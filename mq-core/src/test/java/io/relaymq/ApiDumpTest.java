@@ -27,17 +27,26 @@ import org.junit.jupiter.api.Test;
  * <p>What the dump cannot show (Kotlin {@code internal} members are public in bytecode, so Java sees them
  * even though the dump leaves them out) is checked by {@link PublicSurfaceTest}.
  */
-class ApiDumpTest {
+public class ApiDumpTest {
 
-    static final String MODULE = "mq-core";
     static final String UPDATE_PROPERTY = "relaymq.api.update";
-    static final String UPDATE_COMMAND = "mvn -B -pl " + MODULE + " verify -D" + UPDATE_PROPERTY + "=true"
-        + "\n(or, this test alone: mvn -B -pl " + MODULE + " test -Dtest=ApiDumpTest -D" + UPDATE_PROPERTY + "=true)";
+
+    /**
+     * The module under test: the one whose tests run (surefire's basedir). Other library modules reuse this
+     * test from mq-core's test jar by extending it, e.g. mq-test's {@code io.relaymq.test.ApiDumpTest}.
+     */
+    private static Path basedir() {
+        return Path.of(System.getProperty("basedir", ".")).toAbsolutePath().normalize();
+    }
 
     @Test
     void publicApiMatchesTheCheckedInDump() throws Exception {
-        Path basedir = Path.of(System.getProperty("basedir", "."));
-        Path checkedIn = basedir.resolve("api").resolve(MODULE + ".api");
+        Path basedir = basedir();
+        String module = basedir.getFileName().toString();
+        String updateCommand = "mvn -B -pl " + module + " -am verify -D" + UPDATE_PROPERTY + "=true"
+            + "\n(or, this test alone: mvn -B -pl " + module + " -am test -Dtest=ApiDumpTest"
+            + " -Dsurefire.failIfNoSpecifiedTests=false -D" + UPDATE_PROPERTY + "=true)";
+        Path checkedIn = basedir.resolve("api").resolve(module + ".api");
         String actual = currentDump();
 
         if (Boolean.getBoolean(UPDATE_PROPERTY)) {
@@ -47,26 +56,26 @@ class ApiDumpTest {
             return;
         }
         if (!Files.exists(checkedIn)) {
-            fail("No API dump at " + checkedIn + ". Create it with:\n    " + UPDATE_COMMAND
-                + "\nand commit " + MODULE + "/api/" + MODULE + ".api.");
+            fail("No API dump at " + checkedIn + ". Create it with:\n    " + updateCommand
+                + "\nand commit " + module + "/api/" + module + ".api.");
         }
         String expected = Files.readString(checkedIn, StandardCharsets.UTF_8);
         if (!expected.equals(actual)) {
-            Path generated = basedir.resolve("target").resolve("api").resolve(MODULE + ".api");
+            Path generated = basedir.resolve("target").resolve("api").resolve(module + ".api");
             Files.createDirectories(generated.getParent());
             Files.writeString(generated, actual, StandardCharsets.UTF_8);
             String diff = AbiTools.Companion.getInstance(AbiTools.class.getClassLoader())
                 .filesDiff(checkedIn.toFile(), generated.toFile());
-            fail("The public API of " + MODULE + " differs from the checked-in dump " + MODULE + "/api/" + MODULE
+            fail("The public API of " + module + " differs from the checked-in dump " + module + "/api/" + module
                 + ".api (current dump: " + generated + ").\n"
-                + "If the change is intended, update the dump and commit it with the change:\n    " + UPDATE_COMMAND
+                + "If the change is intended, update the dump and commit it with the change:\n    " + updateCommand
                 + "\nDifference (- checked in, + current):\n" + diff);
         }
     }
 
-    /** The ABI dump of the main classes (target/classes), without io.relaymq.internal. */
+    /** The ABI dump of the module's main classes (target/classes), without io.relaymq.internal. */
     static String currentDump() throws IOException, URISyntaxException {
-        Path classes = Path.of(MessageBus.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+        Path classes = basedir().resolve("target").resolve("classes");
         assertTrue(Files.isDirectory(classes), "expected compiled classes in a directory, got " + classes);
         List<File> classFiles;
         try (Stream<Path> files = Files.walk(classes)) {

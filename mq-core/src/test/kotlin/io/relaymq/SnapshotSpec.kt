@@ -27,7 +27,6 @@ import kotlin.io.path.name
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.seconds
 
-internal fun tempDir(): Path = Files.createTempDirectory("relaymq-spec")
 
 private fun TestScope.persistentMq(
     dir: Path,

@@ -17,7 +17,7 @@ class SnapshotCrashSpec : FunSpec({
         repeat(6) { attempt ->
             val dir = TestDirs.create("relaymq-crash")
             val child = ProcessBuilder(java, "-cp", System.getProperty("java.class.path"), SnapshotWriterChild::class.java.name, dir.toString())
-                .redirectErrorStream(true)
+                .redirectError(ProcessBuilder.Redirect.INHERIT) // JVM warnings on stderr must not take the place of "ready"
                 .start()
             // Wait until it has written at least one generation, then kill it at a varying moment.
             val ready = child.inputStream.bufferedReader().readLine()

@@ -10,7 +10,6 @@ import kotlinx.coroutines.test.runTest
 import kotlinx.coroutines.withContext
 import kotlinx.coroutines.withTimeout
 import java.nio.charset.StandardCharsets
-import java.nio.file.Files
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.CopyOnWriteArrayList
 import java.util.concurrent.Executors
@@ -105,7 +104,7 @@ class DefectRegressionSpec : FunSpec({
     }
 
     test("13: a codec's decode (restore at registration) and encode (close) never run while the bus holds a lock") {
-        val dir = Files.createTempDirectory("relaymq-defects")
+        val dir = tempDir("relaymq-defects")
         val reader = Executors.newSingleThreadExecutor()
         try {
             val first = MQ(snapshotDirectory = dir)

@@ -70,7 +70,7 @@ private suspend fun <T> onRealThreads(limit: Duration = 30.seconds, block: suspe
 
 private val createdDirs = ConcurrentLinkedQueue<Path>()
 
-private fun newDir(): Path = Files.createTempDirectory("relaymq-interaction").also { createdDirs.add(it) }
+private fun newDir(): Path = tempDir("relaymq-interaction").also { createdDirs.add(it) }
 
 /** One payload: producer [producer]'s [seq]-th message, with its ordering key if any. Encoded as a String. */
 private data class Tag(val producer: Int, val seq: Int, val key: String?) {

@@ -11,10 +11,8 @@ import org.jetbrains.kotlinx.lincheck.paramgen.IntGen
 import org.jetbrains.kotlinx.lincheck.paramgen.ThreadIdGen
 import org.jetbrains.kotlinx.lincheck.strategy.stress.StressOptions
 import org.junit.jupiter.api.Test
-import java.nio.file.Files
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.atomic.AtomicLongArray
-import kotlin.io.path.deleteRecursively
 import kotlin.time.Duration.Companion.milliseconds
 
 /*
@@ -32,7 +30,7 @@ import kotlin.time.Duration.Companion.milliseconds
     Param(name = "concurrency", gen = IntGen::class, conf = "1:3"),
 )
 abstract class PersistentMQLincheck(private val mode: ShutdownMode) {
-    private val dir = Files.createTempDirectory("relaymq-lincheck")
+    private val dir = TestDirs.create("relaymq-lincheck")
     private val mq = MQ(dispatcher = Dispatchers.Default, drainTimeout = 50.milliseconds, snapshotDirectory = dir, shutdownMode = mode)
     private val nextSeq = AtomicLongArray(8)
     private val accepted = List(QUEUES.size) { ConcurrentHashMap.newKeySet<Long>() }
@@ -101,8 +99,7 @@ abstract class PersistentMQLincheck(private val mode: ShutdownMode) {
                 ensure(phantoms.isEmpty()) { "$queue: messages that were never accepted ended: $phantoms" }
             }
         } finally {
-            @OptIn(kotlin.io.path.ExperimentalPathApi::class)
-            dir.deleteRecursively()
+            TestDirs.delete(dir)
         }
     }
 

@@ -27,7 +27,6 @@ import kotlin.io.path.name
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.seconds
 
-internal fun tempDir(): Path = Files.createTempDirectory("relaymq-spec")
 
 private fun TestScope.persistentMq(
     dir: Path,
@@ -296,11 +295,13 @@ class SnapshotSpec : FunSpec({
 
             val lenient = persistentMq(dir)
             val seen = mutableListOf<String>()
-            lenient.registerQueue<String>("q") { seen += it.data }
+            val log = capturedLog { lenient.registerQueue<String>("q") { seen += it.data } }
             lenient.stats("q").pending shouldBe 0
             Files.exists(file) shouldBe false
             val aside = dir.listDirectoryEntries().single { it.name.contains(".corrupt-") }
             Files.readAllBytes(aside) shouldBe bytes
+            log shouldContain "ERROR io.relaymq.internal.SnapshotStore - Snapshot of queue 'q' is corrupt ("
+            log shouldContain "moved aside to $aside, never deleted. The queue starts without it."
             lenient.publish("q", "fresh") shouldBe 1
             lenient.start()
             lenient.awaitIdle()
@@ -325,11 +326,13 @@ class SnapshotSpec : FunSpec({
             runTest {
                 val mq = persistentMq(dir)
                 val seen = mutableListOf<String>()
-                mq.registerQueue<String>("q") { seen += it.data } // never throws without strict mode
+                val log = capturedLog { mq.registerQueue<String>("q") { seen += it.data } } // never throws without strict mode
                 mq.start()
                 mq.awaitIdle()
                 seen shouldBe emptyList() // a corrupt file is never partly restored, never read as garbage
-                dir.listDirectoryEntries().count { it.name.contains(".corrupt-") } shouldBe 1
+                val aside = dir.listDirectoryEntries().single { it.name.contains(".corrupt-") }
+                log shouldContain "Snapshot of queue 'q' is corrupt ("
+                log shouldContain "moved aside to $aside"
                 mq.shutdown()
             }
         }
@@ -349,7 +352,9 @@ class SnapshotSpec : FunSpec({
                 val faulty = persistentMq(dir, fs = FaultyFileSystem(failure))
                 faulty.registerQueue<String>("q") { awaitCancellation() } // restores "old" (id 1)
                 faulty.publish("q", "new")
-                val e = shouldThrow<SnapshotException> { faulty.shutdown() }
+                lateinit var e: SnapshotException
+                val log = capturedLog { e = shouldThrow<SnapshotException> { faulty.shutdown() } }
+                log shouldContain "ERROR io.relaymq.internal.CloseProcedure - Queue 'q': writing the snapshot failed; 2 message(s) NOT saved (ids 1, 2)"
                 e.message shouldContain "'q'"
                 val summary = e.summary!!
                 summary.saved shouldBe 0

@@ -1,6 +1,5 @@
 package io.relaymq.internal
 
-import io.github.oshai.kotlinlogging.KotlinLogging
 import io.relaymq.Message
 import kotlinx.coroutines.CoroutineName
 import kotlinx.coroutines.CoroutineScope
@@ -13,7 +12,7 @@ import java.util.concurrent.ConcurrentLinkedQueue
 import java.util.concurrent.atomic.AtomicBoolean
 import kotlin.coroutines.cancellation.CancellationException
 
-private val logger = KotlinLogging.logger {}
+private val logger = relayLogger("io.relaymq.internal.ChannelRelay")
 
 /**
  * The in-memory [MessageTransport]: `inbox` (unlimited channel) -> `buffer` (array deque) -> `outbox`

@@ -1,6 +1,5 @@
 package io.relaymq.internal
 
-import io.github.oshai.kotlinlogging.KotlinLogging
 import io.relaymq.CloseSummary
 import io.relaymq.Message
 import io.relaymq.QueueCloseSummary
@@ -9,7 +8,7 @@ import io.relaymq.SnapshotException
 import kotlinx.coroutines.future.await
 import kotlinx.coroutines.withTimeoutOrNull
 
-private val logger = KotlinLogging.logger {}
+private val logger = relayLogger("io.relaymq.internal.CloseProcedure")
 
 /**
  * Closing a bus, from the moment publishing stops to the summary. [Bus.close] has already refused

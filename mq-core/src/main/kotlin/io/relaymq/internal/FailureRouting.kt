@@ -1,6 +1,5 @@
 package io.relaymq.internal
 
-import io.github.oshai.kotlinlogging.KotlinLogging
 import io.relaymq.DeadLetter
 import io.relaymq.DeadLetterHandler
 import io.relaymq.Message
@@ -9,7 +8,7 @@ import java.time.Clock
 import java.time.Instant
 import kotlin.random.Random
 
-private val logger = KotlinLogging.logger {}
+private val logger = relayLogger("io.relaymq.internal.FailureRouting")
 
 /**
  * What happens to a message whose handler failed: another attempt later ([retryOf]), or the end, with

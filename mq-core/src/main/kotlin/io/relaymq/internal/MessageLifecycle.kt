@@ -1,13 +1,12 @@
 package io.relaymq.internal
 
-import io.github.oshai.kotlinlogging.KotlinLogging
 import io.relaymq.DropListener
 import io.relaymq.Message
 import io.relaymq.MessageDroppedException
 import java.time.Clock
 import java.util.concurrent.ConcurrentLinkedQueue
 
-private val logger = KotlinLogging.logger {}
+private val logger = relayLogger("io.relaymq.internal.MessageLifecycle")
 
 /**
  * The life of one queue's messages, and the only code that moves a message from one state to another.

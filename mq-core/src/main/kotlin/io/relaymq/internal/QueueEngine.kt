@@ -1,6 +1,5 @@
 package io.relaymq.internal
 
-import io.github.oshai.kotlinlogging.KotlinLogging
 import io.relaymq.DeadLetter
 import io.relaymq.Message
 import io.relaymq.QueueOptions
@@ -20,7 +19,7 @@ import java.time.Clock
 import java.util.concurrent.atomic.AtomicLong
 import kotlin.coroutines.CoroutineContext
 
-private val logger = KotlinLogging.logger {}
+private val logger = relayLogger("io.relaymq.internal.QueueEngine")
 
 /**
  * One registered queue, wired from its parts along the data path:

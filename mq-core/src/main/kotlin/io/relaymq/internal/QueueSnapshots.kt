@@ -1,12 +1,11 @@
 package io.relaymq.internal
 
-import io.github.oshai.kotlinlogging.KotlinLogging
 import io.relaymq.Message
 import io.relaymq.MessageCodec
 import java.time.Clock
 import java.util.concurrent.atomic.AtomicLong
 
-private val logger = KotlinLogging.logger {}
+private val logger = relayLogger("io.relaymq.internal.QueueSnapshots")
 
 /**
  * One queue's side of the snapshot directory: messages to records and back (both directions here, so

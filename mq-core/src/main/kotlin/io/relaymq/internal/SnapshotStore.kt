@@ -1,6 +1,5 @@
 package io.relaymq.internal
 
-import io.github.oshai.kotlinlogging.KotlinLogging
 import io.relaymq.MessageCodec
 import io.relaymq.SnapshotException
 import java.io.IOException
@@ -16,7 +15,7 @@ import java.time.ZoneOffset
 import java.time.format.DateTimeFormatter
 import java.util.UUID
 
-private val logger = KotlinLogging.logger {}
+private val logger = relayLogger("io.relaymq.internal.SnapshotStore")
 
 /**
  * One bus's snapshot directory: the lock that keeps other buses out, reading (with quarantine of

@@ -3,7 +3,7 @@ package io.relaymq.internal
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.shouldBe
 import io.relaymq.MessageCodec
-import java.nio.file.Files
+import io.relaymq.TestDirs
 import java.nio.file.Path
 import java.util.concurrent.TimeUnit
 
@@ -15,9 +15,9 @@ class SnapshotCrashSpec : FunSpec({
     test("a child JVM killed while writing leaves the old snapshot or the new one, intact") {
         val java = Path.of(System.getProperty("java.home"), "bin", "java").toString()
         repeat(6) { attempt ->
-            val dir = Files.createTempDirectory("relaymq-crash")
+            val dir = TestDirs.create("relaymq-crash")
             val child = ProcessBuilder(java, "-cp", System.getProperty("java.class.path"), SnapshotWriterChild::class.java.name, dir.toString())
-                .redirectErrorStream(true)
+                .redirectError(ProcessBuilder.Redirect.INHERIT) // JVM warnings on stderr must not take the place of "ready"
                 .start()
             // Wait until it has written at least one generation, then kill it at a varying moment.
             val ready = child.inputStream.bufferedReader().readLine()
@@ -36,6 +36,7 @@ class SnapshotCrashSpec : FunSpec({
                 payload shouldBe "$generation:$i"
             }
             store.close()
+            TestDirs.delete(dir)
         }
     }
 })

@@ -6,9 +6,11 @@ import io.relaymq.Message;
 import io.relaymq.MessageBus;
 import io.relaymq.MessageCodec;
 import io.relaymq.QueueStats;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Comparator;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
@@ -17,6 +19,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 
 /**
  * The word-enrichment scenario: a request path that must stay fast reads text, and every word it has
@@ -94,10 +97,17 @@ public final class WordEnrichmentDemo {
         QueueStats two = restarted.stats("enrich");
         System.out.printf("%nRun 2 closed: processed during close %d, saved %d, abandoned %d, timed out %s%n",
             second.processedDuringClose(), second.saved(), second.abandoned(), second.timedOut());
-        System.out.printf("Both runs: %d words published, %d defined, %d failed (dictionary time-outs, logged above)%n",
+        System.out.printf("Both runs: %d words published, %d defined, %d failed (dictionary time-outs: the WARN lines above)%n",
             one.published(), one.succeeded() + two.succeeded(), one.failed() + two.failed());
         System.out.println("Some definitions:");
         definitions.entrySet().stream().limit(5).forEach(e -> System.out.println("  " + e.getValue()));
+        deleteRecursively(snapshots); // every restored lookup was processed: only the lock file is left
+    }
+
+    private static void deleteRecursively(Path dir) throws IOException {
+        try (Stream<Path> paths = Files.walk(dir)) {
+            for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) Files.delete(p);
+        }
     }
 
     private static MessageBus newBus(Path snapshots, SlowDictionary dictionary, Map<String, String> definitions) {

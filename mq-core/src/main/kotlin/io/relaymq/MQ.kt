@@ -4,7 +4,8 @@ import io.relaymq.internal.Bus
 import io.relaymq.internal.KotlinReply
 import io.relaymq.internal.NO_OPTIONS
 import io.relaymq.internal.NO_ROOM
-import io.relaymq.internal.SnapshotFileSystem
+import io.relaymq.internal.BusSettings
+import io.relaymq.internal.DEFAULT_DRAIN_TIMEOUT
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.currentCoroutineContext
@@ -17,7 +18,6 @@ import java.util.concurrent.CompletionException
 import kotlin.coroutines.EmptyCoroutineContext
 import kotlin.coroutines.cancellation.CancellationException
 import kotlin.time.Duration
-import kotlin.time.Duration.Companion.seconds
 
 /**
  * The RelayMQ registry and engine, Kotlin's front door: named queues, each with its own relay and
@@ -54,15 +54,7 @@ import kotlin.time.Duration.Companion.seconds
  * @param drainTimeout how long [shutdown] waits for accepted messages to be processed before it
  *   cancels the remaining work and reports it as abandoned.
  */
-public class MQ internal constructor(
-    dispatcher: CoroutineDispatcher,
-    drainTimeout: Duration,
-    snapshotDirectory: Path?,
-    shutdownMode: ShutdownMode,
-    strictSnapshots: Boolean,
-    clock: Clock,
-    snapshotFileSystem: SnapshotFileSystem,
-) : AutoCloseable {
+public class MQ internal constructor(settings: BusSettings) : AutoCloseable {
     /**
      * Creates an engine; see the class documentation for the parameters.
      *
@@ -78,15 +70,15 @@ public class MQ internal constructor(
      */
     public constructor(
         dispatcher: CoroutineDispatcher = Dispatchers.Default,
-        drainTimeout: Duration = 30.seconds,
+        drainTimeout: Duration = DEFAULT_DRAIN_TIMEOUT,
         snapshotDirectory: Path? = null,
         shutdownMode: ShutdownMode = ShutdownMode.SNAPSHOT_IMMEDIATELY,
         strictSnapshots: Boolean = false,
         clock: Clock = Clock.systemUTC(),
-    ) : this(dispatcher, drainTimeout, snapshotDirectory, shutdownMode, strictSnapshots, clock, SnapshotFileSystem.Default)
+    ) : this(BusSettings(dispatcher, drainTimeout, snapshotDirectory, shutdownMode, strictSnapshots, clock))
 
     @PublishedApi
-    internal val bus: Bus = Bus(dispatcher, drainTimeout, snapshotDirectory, shutdownMode, strictSnapshots, clock, snapshotFileSystem)
+    internal val bus: Bus = Bus(settings)
 
     /** How long [shutdown] waits for accepted messages before giving up on them. */
     public val drainTimeout: Duration get() = bus.drainTimeout
@@ -127,7 +119,6 @@ public class MQ internal constructor(
         codec: MessageCodec<T>? = null,
         noinline handler: suspend (Message<T>) -> Unit,
     ) {
-        require(concurrency >= 1) { "Queue '$name': concurrency must be at least 1, was $concurrency" }
         registerQueue(name, QueueOptions(concurrency = concurrency), T::class.javaObjectType, codec, handler)
     }
 

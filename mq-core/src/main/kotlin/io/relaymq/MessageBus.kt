@@ -2,7 +2,9 @@ package io.relaymq
 
 import io.relaymq.internal.Bus
 import io.relaymq.internal.RequestFuture
-import io.relaymq.internal.SnapshotFileSystem
+import io.relaymq.internal.BusSettings
+import io.relaymq.internal.FROM_RELAYMQ
+import io.relaymq.internal.FromRelayMQ
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.asCoroutineDispatcher
 import kotlinx.coroutines.future.asCompletableFuture
@@ -34,17 +36,9 @@ import java.time.Duration as JavaDuration
  *
  * All methods are thread-safe.
  */
-public class MessageBus private constructor(builder: Builder.Settings) : AutoCloseable {
-    private val bus = Bus(
-        dispatcher = Dispatchers.Default,
-        drainTimeout = builder.drainTimeout.toKotlinDuration(),
-        snapshotDirectory = builder.snapshotDirectory,
-        shutdownMode = builder.shutdownMode,
-        strictSnapshots = builder.strictSnapshots,
-        clock = builder.clock,
-        snapshotFileSystem = SnapshotFileSystem.Default,
-    )
-    private val executorDispatcher: CoroutineContext? = builder.executor?.asCoroutineDispatcher()
+public class MessageBus private constructor(settings: BusSettings) : AutoCloseable {
+    private val bus = Bus(settings)
+    private val executorDispatcher: CoroutineContext? = settings.executor?.asCoroutineDispatcher()
 
     /**
      * Registers a queue whose [handler] may block; it runs on up to [concurrency] threads at once.
@@ -58,7 +52,7 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
      * @throws SnapshotException when the snapshot directory is locked, or (strict) the snapshot corrupt.
      */
     public fun <T> registerQueue(name: String?, concurrency: Int, handler: MessageHandler<T>?): MessageBus =
-        registerQueue(name, options(name, concurrency), handler)
+        registerQueue(name, options(concurrency), handler)
 
     /**
      * Registers a queue whose [handler] may block, saving its payloads to snapshots with [codec] (used
@@ -66,7 +60,7 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
      * publish). Otherwise as [registerQueue] without a codec.
      */
     public fun <T> registerQueue(name: String?, concurrency: Int, codec: MessageCodec<T>?, handler: MessageHandler<T>?): MessageBus =
-        registerQueue(name, options(name, concurrency), nonNull(codec, "codec"), handler)
+        registerQueue(name, options(concurrency), nonNull(codec, "codec"), handler)
 
     /** Registers a queue with [options] (capacity, overflow policy, drop listener, concurrency). */
     public fun <T> registerQueue(name: String?, options: QueueOptions?, handler: MessageHandler<T>?): MessageBus =
@@ -93,7 +87,7 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
      * function may block, like a [MessageHandler]; [publish] to the queue works too (result discarded).
      */
     public fun <T, R> registerReplyingQueue(name: String?, concurrency: Int, function: MessageFunction<T, R>?): MessageBus =
-        registerReplyingQueue(name, options(name, concurrency), function)
+        registerReplyingQueue(name, options(concurrency), function)
 
     /** [registerReplyingQueue] with [options] (capacity, overflow policy, ...). */
     public fun <T, R> registerReplyingQueue(name: String?, options: QueueOptions?, function: MessageFunction<T, R>?): MessageBus {
@@ -134,7 +128,7 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
      * @throws SnapshotException when the snapshot directory is locked, or (strict) the snapshot corrupt.
      */
     public fun <T> registerAsyncQueue(name: String?, concurrency: Int, handler: AsyncMessageHandler<T>?): MessageBus =
-        registerAsync(name, options(name, concurrency), null, handler)
+        registerAsync(name, options(concurrency), null, handler)
 
     /** [registerAsyncQueue] with a [MessageCodec] for snapshots; see [registerQueue] with a codec. */
     public fun <T> registerAsyncQueue(
@@ -142,7 +136,7 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
         concurrency: Int,
         codec: MessageCodec<T>?,
         handler: AsyncMessageHandler<T>?,
-    ): MessageBus = registerAsync(name, options(name, concurrency), nonNull(codec, "codec"), handler)
+    ): MessageBus = registerAsync(name, options(concurrency), nonNull(codec, "codec"), handler)
 
     /** [registerAsyncQueue] with [options] (capacity, overflow policy, ...). */
     public fun <T> registerAsyncQueue(name: String?, options: QueueOptions?, handler: AsyncMessageHandler<T>?): MessageBus =
@@ -256,10 +250,7 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
         return reply as CompletableFuture<R>
     }
 
-    private fun options(queue: String?, concurrency: Int): QueueOptions {
-        require(concurrency >= 1) { "Queue '$queue': concurrency must be at least 1, was $concurrency" }
-        return QueueOptions(concurrency = concurrency)
-    }
+    private fun options(concurrency: Int): QueueOptions = QueueOptions(concurrency = concurrency)
 
     private fun payload(queue: String?, data: Any?): Any = data ?: throw NullPointerException(
         "Null payload published to queue '$queue': RelayMQ messages carry data; wrap absence in your own type.",
@@ -328,15 +319,16 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
     /**
      * Configures a [MessageBus]. Obtain one with [MessageBus.builder].
      */
-    public class Builder internal constructor() {
-        private val settings = Settings()
+    public class Builder internal constructor(@Suppress("UNUSED_PARAMETER") marker: FromRelayMQ) {
+        private var settings = BusSettings() // immutable; each setter replaces it (and BusSettings checks the value)
 
         /**
-         * Where blocking handlers ([MessageHandler]) run. Give each queue enough threads for its
-         * concurrency; the bus does not shut this executor down. Default: a pool per queue that grows
-         * to `concurrency` threads.
+         * Where blocking handlers ([MessageHandler], [MessageFunction]) run. Give each queue enough
+         * threads for its concurrency; the bus does not shut this executor down. Default: each blocking
+         * queue gets its own pool of daemon threads named `relaymq-<queue>-<n>`, at most `concurrency`
+         * of them.
          */
-        public fun executor(executor: Executor?): Builder = apply { settings.executor = nonNull(executor, "executor") }
+        public fun executor(executor: Executor): Builder = apply { settings = settings.copy(executor = executor) }
 
         /**
          * How long [MessageBus.close] waits for accepted messages to be processed before it interrupts
@@ -345,10 +337,8 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
          *
          * @throws IllegalArgumentException if not positive.
          */
-        public fun drainTimeout(timeout: JavaDuration?): Builder = apply {
-            val value = nonNull(timeout, "drainTimeout")
-            require(!value.isNegative && !value.isZero) { "drainTimeout must be positive, was $value" }
-            settings.drainTimeout = value
+        public fun drainTimeout(timeout: JavaDuration): Builder = apply {
+            settings = settings.copy(drainTimeout = timeout.toKotlinDuration())
         }
 
         /**
@@ -356,46 +346,34 @@ public class MessageBus private constructor(builder: Builder.Settings) : AutoClo
          * their queue is registered on the next run. The directory is created owner-only if missing,
          * and locked while the bus uses it. Default: none (messages live in memory only).
          */
-        public fun snapshotDirectory(directory: Path?): Builder = apply {
-            settings.snapshotDirectory = nonNull(directory, "snapshotDirectory")
-        }
+        public fun snapshotDirectory(directory: Path): Builder = apply { settings = settings.copy(snapshotDirectory = directory) }
 
         /**
          * The clock behind publish times, delayed deliveries and retry backoffs. Default: the system
          * clock (UTC).
          */
-        public fun clock(clock: java.time.Clock?): Builder = apply { settings.clock = nonNull(clock, "clock") }
+        public fun clock(clock: java.time.Clock): Builder = apply { settings = settings.copy(clock = clock) }
 
         /** With a snapshot directory: save at once on close (default) or drain first. */
-        public fun shutdownMode(mode: ShutdownMode?): Builder = apply { settings.shutdownMode = nonNull(mode, "shutdownMode") }
+        public fun shutdownMode(mode: ShutdownMode): Builder = apply { settings = settings.copy(shutdownMode = mode) }
 
         /**
          * With a snapshot directory: fail registration on a corrupt snapshot (leaving the file in place)
          * instead of moving it aside and starting the queue without it. Default false.
          */
-        public fun strictSnapshots(strict: Boolean): Builder = apply { settings.strictSnapshots = strict }
+        public fun strictSnapshots(strict: Boolean): Builder = apply { settings = settings.copy(strictSnapshots = strict) }
 
         /** Creates the bus. Register queues on it, then call [MessageBus.start]. */
-        public fun build(): MessageBus = MessageBus(settings.copy())
-
-        internal data class Settings(
-            var executor: Executor? = null,
-            var drainTimeout: JavaDuration = JavaDuration.ofSeconds(30),
-            var snapshotDirectory: Path? = null,
-            var shutdownMode: ShutdownMode = ShutdownMode.SNAPSHOT_IMMEDIATELY,
-            var strictSnapshots: Boolean = false,
-            var clock: java.time.Clock = java.time.Clock.systemUTC(),
-        )
+        public fun build(): MessageBus = MessageBus(settings)
     }
 
-    /** Factory for [Builder]; Java calls `MessageBus.builder()`. */
-    public companion object {
+    // Private: Java sees the static MessageBus.builder() and no Companion; Kotlin code uses MQ.
+    private companion object {
         /** A builder with every option at its default. */
         @JvmStatic
-        public fun builder(): Builder = Builder()
+        fun builder(): Builder = Builder(FROM_RELAYMQ)
 
         private fun <V : Any> nonNull(value: V?, what: String): V =
             value ?: throw NullPointerException("$what must not be null")
     }
 }
-

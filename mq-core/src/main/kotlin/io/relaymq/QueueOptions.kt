@@ -1,5 +1,10 @@
 package io.relaymq
 
+import io.relaymq.internal.FROM_RELAYMQ
+import io.relaymq.internal.FromRelayMQ
+import io.relaymq.internal.UNBOUNDED_CAPACITY
+import io.relaymq.internal.requireConcurrency
+
 /**
  * Per-queue settings, fixed at registration (concurrency can also change later with
  * `setConcurrency`). Kotlin: `QueueOptions(concurrency = 4, capacity = 1_000, overflow = REJECT)`;
@@ -11,10 +16,10 @@ public class QueueOptions(
     /**
      * How many messages may wait (accepted and not yet handed to a handler: ready, delayed, waiting for
      * their key or a retry, restored) before [overflow] applies. Retries, restored messages and dead
-     * letters are never refused for room, so the count can briefly exceed it. Default: unbounded
-     * ([Int.MAX_VALUE]).
+     * letters are never refused for room, so the count can briefly exceed it. Default: unbounded, which
+     * reads as [Int.MAX_VALUE] (Java: `Integer.MAX_VALUE`); [isBounded] tells the two apart.
      */
-    @get:JvmName("capacity") public val capacity: Int = UNBOUNDED,
+    @get:JvmName("capacity") public val capacity: Int = UNBOUNDED_CAPACITY,
     /** What a publish to a full queue does. Default [OverflowPolicy.SUSPEND]. */
     @get:JvmName("overflow") public val overflow: OverflowPolicy = OverflowPolicy.SUSPEND,
     /** Told about each dropped message (DROP_OLDEST, DROP_NEWEST); `null` for none. */
@@ -31,7 +36,7 @@ public class QueueOptions(
     @get:JvmName("deadLetterHandler") public val deadLetterHandler: DeadLetterHandler? = null,
 ) {
     init {
-        require(concurrency >= 1) { "concurrency must be at least 1, was $concurrency" }
+        requireConcurrency(concurrency, "QueueOptions")
         require(capacity >= 1) { "capacity must be at least 1, was $capacity" }
         require(deadLetterQueue == null || deadLetterQueue.isNotBlank()) { "deadLetterQueue must not be blank" }
     }
@@ -39,16 +44,16 @@ public class QueueOptions(
     /** `true` when [capacity] is set. */
     @get:JvmName("isBounded")
     public val isBounded: Boolean
-        get() = capacity != UNBOUNDED
+        get() = capacity != UNBOUNDED_CAPACITY
 
     override fun toString(): String =
         "QueueOptions(concurrency=$concurrency, capacity=${if (isBounded) capacity else "unbounded"}, overflow=$overflow" +
             (retry?.let { ", retry=$it" } ?: "") + (deadLetterQueue?.let { ", deadLetterQueue=$it" } ?: "") + ")"
 
     /** Java builder for [QueueOptions]; obtain one with [QueueOptions.builder]. */
-    public class Builder internal constructor() {
+    public class Builder internal constructor(@Suppress("UNUSED_PARAMETER") marker: FromRelayMQ) {
         private var concurrency = 1
-        private var capacity = UNBOUNDED
+        private var capacity = UNBOUNDED_CAPACITY
         private var overflow = OverflowPolicy.SUSPEND
         private var onDrop: DropListener? = null
         private var retry: RetryPolicy? = null
@@ -83,13 +88,10 @@ public class QueueOptions(
             QueueOptions(concurrency, capacity, overflow, onDrop, retry, deadLetterQueue, deadLetterHandler)
     }
 
-    /** Factory for [Builder]. */
-    public companion object {
-        /** The capacity of an unbounded queue. */
-        public const val UNBOUNDED: Int = Int.MAX_VALUE
-
+    // Private: Java sees the static QueueOptions.builder() and no Companion; Kotlin uses the constructor's named arguments.
+    private companion object {
         /** A builder with every option at its default. */
         @JvmStatic
-        public fun builder(): Builder = Builder()
+        fun builder(): Builder = Builder(FROM_RELAYMQ)
     }
 }

@@ -10,6 +10,7 @@ import io.kotest.property.arbitrary.boolean
 import io.kotest.property.arbitrary.int
 import io.kotest.property.checkAll
 import io.relaymq.internal.QueueFileNames
+import io.relaymq.internal.BusSettings
 import io.relaymq.internal.SnapshotFileSystem
 import io.relaymq.internal.SnapshotSink
 import kotlinx.coroutines.awaitCancellation
@@ -35,7 +36,7 @@ private fun TestScope.persistentMq(
     drainTimeout: Duration = 30.seconds,
     strict: Boolean = false,
     fs: SnapshotFileSystem = SnapshotFileSystem.Default,
-) = MQ(StandardTestDispatcher(testScheduler), drainTimeout, dir, mode, strict, java.time.Clock.systemUTC(), fs)
+) = MQ(BusSettings(StandardTestDispatcher(testScheduler), drainTimeout, dir, mode, strict, snapshotFileSystem = fs))
 
 class SnapshotSpec : FunSpec({
 

@@ -47,22 +47,16 @@ private val logger = KotlinLogging.logger {}
  * [lock] guards the registry's order and the state. No user code runs under it: snapshots are decoded
  * (the user's codec) before it is taken, with the queue's name reserved meanwhile.
  */
-internal class Bus(
-    val dispatcher: CoroutineDispatcher,
-    val drainTimeout: Duration,
-    val snapshotDirectory: Path?,
-    val shutdownMode: ShutdownMode,
-    strictSnapshots: Boolean,
-    val clock: Clock,
-    snapshotFileSystem: SnapshotFileSystem,
-) {
-    init {
-        require(drainTimeout.isPositive()) { "drainTimeout must be positive, was $drainTimeout" }
-    }
+internal class Bus(val settings: BusSettings) {
+    val dispatcher: CoroutineDispatcher get() = settings.dispatcher
+    val drainTimeout: Duration get() = settings.drainTimeout
+    val snapshotDirectory: Path? get() = settings.snapshotDirectory
+    val shutdownMode: ShutdownMode get() = settings.shutdownMode
+    val clock: Clock get() = settings.clock
 
     enum class State { NEW, RUNNING, CLOSING, CLOSED }
 
-    val store: SnapshotStore? = snapshotDirectory?.let { SnapshotStore(it, strictSnapshots, snapshotFileSystem) }
+    val store: SnapshotStore? = settings.snapshotDirectory?.let { SnapshotStore(it, settings.strictSnapshots, settings.snapshotFileSystem) }
     private val lock = Any()
     @Volatile var state: State = State.NEW // written under lock
         private set

@@ -154,7 +154,7 @@ internal class QueueEngine<T>(
      * @throws IllegalArgumentException if [concurrency] < 1.
      */
     fun setConcurrency(concurrency: Int) {
-        require(concurrency >= 1) { "Queue '$name': concurrency must be at least 1, was $concurrency" }
+        requireConcurrency(concurrency, "Queue '$name'")
         synchronized(resizeLock) {
             if (control.stopping) return
             val active = consumers.filter { it.first.isActive() }

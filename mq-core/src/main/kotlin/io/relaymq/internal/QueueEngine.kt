@@ -216,6 +216,11 @@ internal class QueueEngine<T>(
         if (saveAtOnce) transport.wakeConsumers(liveConsumers())
     }
 
+    /** Returns once no public publish that entered before [closeForPublishing] is still storing its message. */
+    fun awaitPublishersOut() {
+        publishers.awaitPublishersOut()
+    }
+
     /** Suspends until every consumer has stopped. Cancellation: only the waiting is cancelled. */
     suspend fun awaitConsumersStopped() {
         synchronized(resizeLock) { consumers.mapNotNull { it.second } }.joinAll()

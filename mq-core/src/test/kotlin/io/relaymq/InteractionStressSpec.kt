@@ -840,7 +840,7 @@ class InteractionStressSpec : FunSpec({
                     val handledCount = AtomicInteger()
 
                     fun register(mq: MQ, letterLog: ConcurrentLinkedQueue<Long>) {
-                        mq.registerQueue("dead", QueueOptions(concurrency = 1), Any::class.java, LetterCodec) { m ->
+                        mq.registerQueue("dead", QueueOptions(concurrency = 1, codec = LetterCodec), Any::class.java) { m ->
                             letterLog += LetterCodec.messageIdOf(m.data)
                             letters += LetterCodec.messageIdOf(m.data)
                         }

@@ -17,6 +17,8 @@ import kotlinx.coroutines.CoroutineName
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Deferred
 import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.asCoroutineDispatcher
 import kotlinx.coroutines.asExecutor
 import kotlinx.coroutines.async
 import java.nio.file.Path
@@ -74,6 +76,7 @@ internal class Bus(val settings: BusSettings) {
             CoroutineExceptionHandler { context, e -> logger.error(e) { "Unexpected failure in ${context[CoroutineName]}" } },
     )
     private val executor: Executor = dispatcher.asExecutor()
+    private val executorDispatcher: CoroutineDispatcher? = settings.executor?.asCoroutineDispatcher()
     val idleWatch = IdleWatch(::isSettled, executor)
     private val ownHandler = OwnHandler(this)
     private val deadLetterCodec = DeadLetterCodec(::codecOf)
@@ -81,16 +84,27 @@ internal class Bus(val settings: BusSettings) {
 
     // ---------------------------------------------------------------- registry
 
+    /**
+     * Registers a queue, from either door.
+     *
+     * @param handlerType the handler's declared payload class (Kotlin's reified `T`), `null` for Java
+     *   handlers; with [QueueOptions.payloadType] and [QueueOptions.codec] it gives the queue's payload
+     *   type ([payloadTypeOf]).
+     * @param blocking `true` for handlers that block their thread (Java [io.relaymq.MessageHandler],
+     *   [io.relaymq.MessageFunction]): their consumers run on the builder's executor or, by default, on
+     *   the queue's own threads; `false`: on the bus dispatcher.
+     */
     fun <T> register(
         name: String,
         options: QueueOptions,
-        type: Class<*>?,
-        codec: MessageCodec<T>?,
+        handlerType: Class<*>?,
         handler: suspend (Message<T>) -> Any?,
         blocking: Boolean,
-        consumerContext: (Int) -> CoroutineContext,
     ) {
         require(name.isNotBlank()) { "Queue name must not be blank, was '$name'" }
+        val type = payloadTypeOf(name, handlerType, options)
+        @Suppress("UNCHECKED_CAST")
+        val codec = options.codec as MessageCodec<T>?
         val persistCodec = if (store != null) codecFor(name, type, codec) else null
         synchronized(lock) {
             refuseWhenClosed("Cannot register queue '$name'")
@@ -110,7 +124,7 @@ internal class Bus(val settings: BusSettings) {
                 payloadType = type,
                 handler = handler,
                 blocking = blocking,
-                consumerContext = { n -> consumerContext(n) + ownHandler },
+                consumerContext = consumerContext(blocking),
                 transport = ChannelRelay(name, outboxCapacity = OUTBOX_CAPACITY),
                 idle = idleWatch,
                 snapshots = snapshots,
@@ -131,6 +145,20 @@ internal class Bus(val settings: BusSettings) {
         logger.debug { "Registered queue '$name' with $options" }
     }
 
+    /**
+     * Where a queue's consumers run: the bus dispatcher, or for blocking handlers the builder's executor
+     * or else the IO pool, a view of it per batch of consumers as wide as the batch (at registration,
+     * then per resize), so that together they never exceed the queue's consumer count.
+     */
+    private fun consumerContext(blocking: Boolean): (Int) -> CoroutineContext {
+        val executor = executorDispatcher
+        return when {
+            !blocking -> { _ -> ownHandler }
+            executor != null -> { _ -> executor + ownHandler }
+            else -> { n -> Dispatchers.IO.limitedParallelism(n) + ownHandler }
+        }
+    }
+
     @Suppress("UNCHECKED_CAST")
     private fun <T> codecFor(name: String, type: Class<*>?, codec: MessageCodec<T>?): MessageCodec<T> = when {
         codec != null -> codec
@@ -140,7 +168,7 @@ internal class Bus(val settings: BusSettings) {
         type == DeadLetter::class.java -> deadLetterCodec as MessageCodec<T>
         else -> throw IllegalArgumentException(
             "Queue '$name' carries ${type.name} payloads and the bus saves snapshots to $snapshotDirectory: " +
-                "pass a MessageCodec<${type.simpleName}> (codec = ...) so they can cross the disk.",
+                "pass a MessageCodec<${type.simpleName}> (QueueOptions codec) so they can cross the disk.",
         )
     }
 
@@ -192,6 +220,9 @@ internal class Bus(val settings: BusSettings) {
 
     /** Registered queues in registration order. */
     fun queues(): List<QueueEngine<*>> = synchronized(lock) { order.toList() }
+
+    /** The names of the registered queues in registration order, as an unmodifiable copy (both doors). */
+    fun queueNames(): List<String> = java.util.Collections.unmodifiableList(queues().map { it.name })
 
     // ---------------------------------------------------------------- publishing
 

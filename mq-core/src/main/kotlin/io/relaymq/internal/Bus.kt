@@ -27,6 +27,7 @@ import java.util.concurrent.CompletableFuture
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.Executor
 import kotlin.coroutines.CoroutineContext
+import kotlin.coroutines.EmptyCoroutineContext
 import kotlin.coroutines.cancellation.CancellationException
 import kotlin.time.Duration
 
@@ -130,6 +131,7 @@ internal class Bus(val settings: BusSettings) {
                 snapshots = snapshots,
                 clock = clock,
                 publishDeadLetter = ::publishDeadLetter,
+                ownHandler = ownHandler,
             )
             engine.restore(restored)
             synchronized(lock) {
@@ -153,9 +155,9 @@ internal class Bus(val settings: BusSettings) {
     private fun consumerContext(blocking: Boolean): (Int) -> CoroutineContext {
         val executor = executorDispatcher
         return when {
-            !blocking -> { _ -> ownHandler }
-            executor != null -> { _ -> executor + ownHandler }
-            else -> { n -> Dispatchers.IO.limitedParallelism(n) + ownHandler }
+            !blocking -> { _ -> EmptyCoroutineContext }
+            executor != null -> { _ -> executor }
+            else -> { n -> Dispatchers.IO.limitedParallelism(n) }
         }
     }
 
@@ -301,9 +303,14 @@ internal class Bus(val settings: BusSettings) {
 
     fun stats(): Map<String, QueueStats> = snapshotOfQueues().associate { it.name to it.stats() }
 
-    /** `true` when the calling thread or coroutine context belongs to one of this bus's consumers. */
+    /**
+     * `true` when the caller is one of this bus's handlers: [context] (a suspending caller's) is a
+     * handler's, or this thread runs a resumed part of a Kotlin handler, or the synchronous part of any
+     * handler (see [OwnHandler]).
+     */
     fun isInsideOwnHandler(context: CoroutineContext?): Boolean {
         if (context?.get(OwnHandler)?.bus === this) return true
+        if (OwnHandler.isResumedHandlerOf(this)) return true
         val thread = Thread.currentThread()
         return engines.values.any { it.isHandlerThread(thread) }
     }

@@ -58,6 +58,8 @@ internal class QueueEngine<T>(
     val snapshots: QueueSnapshots<T>?,
     private val clock: Clock,
     publishDeadLetter: (queue: String, letter: DeadLetter) -> Unit,
+    /** Marks this bus's handlers (see [OwnHandler]). */
+    ownHandler: OwnHandler,
 ) {
     private val sequence = AtomicLong()
     val counters = QueueCounters(name, sequence)
@@ -73,7 +75,7 @@ internal class QueueEngine<T>(
     private val failures = FailureRouting<T>(
         name, options.retry, options.deadLetterQueue, options.deadLetterHandler, clock, counters, publishDeadLetter,
     )
-    private val loop = ConsumerLoop(handler, blocking, control, transport, lifecycle, admission, failures, idle)
+    private val loop = ConsumerLoop(handler, blocking, control, transport, lifecycle, admission, failures, idle, ownHandler)
 
     private val resizeLock = Any()
     private val consumers = ArrayList<Pair<ConsumerSlot<T>, Job?>>() // guarded by resizeLock

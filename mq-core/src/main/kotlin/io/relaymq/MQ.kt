@@ -4,7 +4,8 @@ import io.relaymq.internal.Bus
 import io.relaymq.internal.KotlinReply
 import io.relaymq.internal.NO_OPTIONS
 import io.relaymq.internal.NO_ROOM
-import io.relaymq.internal.SnapshotFileSystem
+import io.relaymq.internal.BusSettings
+import io.relaymq.internal.DEFAULT_DRAIN_TIMEOUT
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.currentCoroutineContext
@@ -14,10 +15,8 @@ import kotlinx.coroutines.withTimeout
 import java.nio.file.Path
 import java.time.Clock
 import java.util.concurrent.CompletionException
-import kotlin.coroutines.EmptyCoroutineContext
 import kotlin.coroutines.cancellation.CancellationException
 import kotlin.time.Duration
-import kotlin.time.Duration.Companion.seconds
 
 /**
  * The RelayMQ registry and engine, Kotlin's front door: named queues, each with its own relay and
@@ -54,15 +53,7 @@ import kotlin.time.Duration.Companion.seconds
  * @param drainTimeout how long [shutdown] waits for accepted messages to be processed before it
  *   cancels the remaining work and reports it as abandoned.
  */
-public class MQ internal constructor(
-    dispatcher: CoroutineDispatcher,
-    drainTimeout: Duration,
-    snapshotDirectory: Path?,
-    shutdownMode: ShutdownMode,
-    strictSnapshots: Boolean,
-    clock: Clock,
-    snapshotFileSystem: SnapshotFileSystem,
-) : AutoCloseable {
+public class MQ internal constructor(settings: BusSettings) : AutoCloseable {
     /**
      * Creates an engine; see the class documentation for the parameters.
      *
@@ -78,15 +69,15 @@ public class MQ internal constructor(
      */
     public constructor(
         dispatcher: CoroutineDispatcher = Dispatchers.Default,
-        drainTimeout: Duration = 30.seconds,
+        drainTimeout: Duration = DEFAULT_DRAIN_TIMEOUT,
         snapshotDirectory: Path? = null,
         shutdownMode: ShutdownMode = ShutdownMode.SNAPSHOT_IMMEDIATELY,
         strictSnapshots: Boolean = false,
         clock: Clock = Clock.systemUTC(),
-    ) : this(dispatcher, drainTimeout, snapshotDirectory, shutdownMode, strictSnapshots, clock, SnapshotFileSystem.Default)
+    ) : this(BusSettings(dispatcher, drainTimeout, snapshotDirectory, shutdownMode, strictSnapshots, clock))
 
     @PublishedApi
-    internal val bus: Bus = Bus(dispatcher, drainTimeout, snapshotDirectory, shutdownMode, strictSnapshots, clock, snapshotFileSystem)
+    internal val bus: Bus = Bus(settings)
 
     /** How long [shutdown] waits for accepted messages before giving up on them. */
     public val drainTimeout: Duration get() = bus.drainTimeout
@@ -107,15 +98,15 @@ public class MQ internal constructor(
      * [IllegalArgumentException] rather than later inside the handler.
      *
      * With a snapshot directory, the queue's pending messages are restored now (before anything can be
-     * published to it), and its payloads cross the disk through [codec]: `String`, `ByteArray` and
-     * [DeadLetter] queues get a built-in one; other types must pass theirs.
+     * published to it), and its payloads cross the disk through a codec: `String`, `ByteArray` and
+     * [DeadLetter] queues get a built-in one; other types pass theirs in the options
+     * (`QueueOptions(codec = orderCodec)`, see [registerQueue] with options).
      *
      * @param name the queue's name: non-blank, unique within this bus, case-sensitive.
      * @param concurrency how many handler calls may run at once (at least 1).
-     * @param codec how payloads are saved to snapshots; only used with a snapshot directory.
      * @param handler called once per message; see [MQ] for what happens when it throws.
      * @throws IllegalArgumentException for a blank name, a name already registered, concurrency < 1, a
-     *   persistent queue of a type without a built-in codec and no [codec], or (bus running) a
+     *   persistent queue of a type without a built-in codec and no codec, or (bus running) a
      *   dead-letter queue that is not registered.
      * @throws BusClosedException when the bus is closing or closed.
      * @throws SnapshotException when the snapshot directory is locked by another bus, or (strict) the
@@ -124,24 +115,24 @@ public class MQ internal constructor(
     public inline fun <reified T : Any> registerQueue(
         name: String,
         concurrency: Int = 1,
-        codec: MessageCodec<T>? = null,
         noinline handler: suspend (Message<T>) -> Unit,
     ) {
-        require(concurrency >= 1) { "Queue '$name': concurrency must be at least 1, was $concurrency" }
-        registerQueue(name, QueueOptions(concurrency = concurrency), T::class.javaObjectType, codec, handler)
+        registerQueue(name, QueueOptions(concurrency = concurrency), T::class.javaObjectType, handler)
     }
 
     /**
-     * Registers a queue with [options] (capacity, overflow policy, drop listener, concurrency, retries,
-     * dead letters); otherwise as the function above.
+     * Registers a queue with [options] (concurrency, capacity, overflow policy, drop listener, retries,
+     * dead letters, snapshot codec); otherwise as the function above. A [QueueOptions.codec] must
+     * handle [T] or a subclass of it (restored payloads go to this handler), and a
+     * [QueueOptions.payloadType] (set by Java code) must be [T] or a subclass; otherwise registration
+     * fails with [IllegalArgumentException] naming both classes.
      */
     public inline fun <reified T : Any> registerQueue(
         name: String,
         options: QueueOptions,
-        codec: MessageCodec<T>? = null,
         noinline handler: suspend (Message<T>) -> Unit,
     ) {
-        registerQueue(name, options, T::class.javaObjectType, codec, handler)
+        registerQueue(name, options, T::class.javaObjectType, handler)
     }
 
     /**
@@ -150,11 +141,19 @@ public class MQ internal constructor(
      */
     public inline fun <reified T : Any, R> registerReplyingQueue(
         name: String,
-        options: QueueOptions = QueueOptions(),
-        codec: MessageCodec<T>? = null,
+        concurrency: Int = 1,
         noinline handler: suspend (Message<T>) -> R,
     ) {
-        registerQueue(name, options, T::class.javaObjectType, codec, handler)
+        registerQueue(name, QueueOptions(concurrency = concurrency), T::class.javaObjectType, handler)
+    }
+
+    /** [registerReplyingQueue] with [options]; see [registerQueue] with options. */
+    public inline fun <reified T : Any, R> registerReplyingQueue(
+        name: String,
+        options: QueueOptions,
+        noinline handler: suspend (Message<T>) -> R,
+    ) {
+        registerQueue(name, options, T::class.javaObjectType, handler)
     }
 
     /**
@@ -165,10 +164,9 @@ public class MQ internal constructor(
         name: String,
         options: QueueOptions,
         type: Class<T>,
-        codec: MessageCodec<T>?,
         handler: suspend (Message<T>) -> Any?,
     ) {
-        bus.register(name, options, type, codec, handler, blocking = false) { EmptyCoroutineContext }
+        bus.register(name, options, type, handler, blocking = false)
     }
 
     /**
@@ -280,6 +278,11 @@ public class MQ internal constructor(
         bus.fanOuts.bind(name, queues)
     }
 
+    /** [bindFanOut] with the queues as arguments: `bindFanOut("order-placed", "audit", "mail")`. */
+    public fun bindFanOut(name: String, vararg queues: String) {
+        bus.fanOuts.bind(name, queues.asList())
+    }
+
     /**
      * Publishes [data] once to every queue bound to the fan-out [name] (see [bindFanOut]); each gets its
      * own message, with [options]. Returns the id of each copy.
@@ -324,7 +327,7 @@ public class MQ internal constructor(
 
     /** The names of the registered queues, in registration order. */
     public val queueNames: List<String>
-        get() = bus.queues().map { it.name }
+        get() = bus.queueNames()
 
     /**
      * Closes the bus and returns what happened. Idempotent: later and concurrent calls return the same

@@ -1,5 +1,7 @@
 package io.relaymq
 
+import io.relaymq.internal.FROM_RELAYMQ
+import io.relaymq.internal.FromRelayMQ
 import java.time.Instant
 import kotlin.time.Duration
 import kotlin.time.toKotlinDuration
@@ -27,7 +29,7 @@ public class PublishOptions(
     override fun toString(): String = "PublishOptions(key=$key, delay=$delay, dueAt=$dueAt)"
 
     /** Java builder for [PublishOptions]; obtain one with [PublishOptions.builder]. */
-    public class Builder internal constructor() {
+    public class Builder internal constructor(@Suppress("UNUSED_PARAMETER") marker: FromRelayMQ) {
         private var key: String? = null
         private var delay = Duration.ZERO
         private var dueAt: Instant? = null
@@ -45,10 +47,10 @@ public class PublishOptions(
         public fun build(): PublishOptions = PublishOptions(key, delay, dueAt)
     }
 
-    /** Factory for [Builder]. */
-    public companion object {
+    // Private: Java sees the static PublishOptions.builder() and no Companion; Kotlin uses the constructor's named arguments.
+    private companion object {
         /** A builder with every option at its default. */
         @JvmStatic
-        public fun builder(): Builder = Builder()
+        fun builder(): Builder = Builder(FROM_RELAYMQ)
     }
 }

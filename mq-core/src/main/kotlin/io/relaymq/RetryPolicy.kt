@@ -1,5 +1,7 @@
 package io.relaymq
 
+import io.relaymq.internal.FROM_RELAYMQ
+import io.relaymq.internal.FromRelayMQ
 import kotlin.math.min
 import kotlin.math.pow
 import kotlin.random.Random
@@ -65,7 +67,7 @@ public class RetryPolicy(
             "maxBackoff=$maxBackoff, jitter=$jitter)"
 
     /** Java builder for [RetryPolicy]; obtain one with [RetryPolicy.builder]. */
-    public class Builder internal constructor() {
+    public class Builder internal constructor(@Suppress("UNUSED_PARAMETER") marker: FromRelayMQ) {
         private var maxAttempts = 3
         private var initialBackoff: Duration = 100.milliseconds
         private var multiplier = 2.0
@@ -95,10 +97,10 @@ public class RetryPolicy(
         public fun build(): RetryPolicy = RetryPolicy(maxAttempts, initialBackoff, multiplier, maxBackoff, jitter, retryOn)
     }
 
-    /** Factory for [Builder]. */
-    public companion object {
+    // Private: Java sees the static RetryPolicy.builder() and no Companion; Kotlin uses the constructor's named arguments.
+    private companion object {
         /** A builder with every option at its default. */
         @JvmStatic
-        public fun builder(): Builder = Builder()
+        fun builder(): Builder = Builder(FROM_RELAYMQ)
     }
 }

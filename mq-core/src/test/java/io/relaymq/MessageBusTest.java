@@ -53,16 +53,20 @@ class MessageBusTest {
         try (MessageBus bus = MessageBus.builder().build()) {
             bus.registerQueue("q", 1, (Message<String> m) -> { });
 
-            NullPointerException nullPayload = assertThrows(NullPointerException.class, () -> bus.publish("q", null));
-            assertTrue(nullPayload.getMessage().contains("'q'"), nullPayload.getMessage());
+            // Nulls: Kotlin's own parameter check, naming the method and the parameter.
+            assertNullRefused("publish", "data", () -> bus.publish("q", null));
 
             UnknownQueueException unknown = assertThrows(UnknownQueueException.class, () -> bus.publish("nope", "x"));
             assertEquals("nope", unknown.queueName());
             assertTrue(unknown.getMessage().contains("'nope'"));
 
-            assertThrows(NullPointerException.class, () -> bus.publish(null, "x"));
-            assertThrows(NullPointerException.class, () -> bus.registerQueue("h", 1, (MessageHandler<String>) null));
-            assertThrows(NullPointerException.class, () -> bus.registerQueue(null, 1, (Message<String> m) -> { }));
+            assertNullRefused("publish", "queue", () -> bus.publish(null, "x"));
+            assertNullRefused("registerQueue", "handler", () -> bus.registerQueue("h", 1, (MessageHandler<String>) null));
+            assertNullRefused("registerQueue", "name", () -> bus.registerQueue(null, 1, (Message<String> m) -> { }));
+            assertNullRefused("registerAsyncQueue", "options", () -> bus.registerAsyncQueue("h", (QueueOptions) null, (Message<String> m) -> null));
+            assertNullRefused("request", "timeout", () -> bus.request("q", "x", (Duration) null));
+            assertNullRefused("drainTimeout", "timeout", () -> MessageBus.builder().drainTimeout(null));
+            assertNullRefused("overflow", "policy", () -> QueueOptions.builder().overflow(null));
             IllegalArgumentException dup =
                 assertThrows(IllegalArgumentException.class, () -> bus.registerQueue("q", 1, (Message<String> m) -> { }));
             assertTrue(dup.getMessage().contains("'q'"));
@@ -71,6 +75,14 @@ class MessageBusTest {
             assertThrows(IllegalArgumentException.class, () -> MessageBus.builder().drainTimeout(Duration.ZERO));
             assertEquals(0, bus.stats("q").published());
         }
+    }
+
+    /** A null argument throws NullPointerException whose message names the method and the parameter. */
+    static void assertNullRefused(String method, String parameter, org.junit.jupiter.api.function.Executable call) {
+        NullPointerException e = assertThrows(NullPointerException.class, call);
+        String message = String.valueOf(e.getMessage());
+        assertTrue(message.contains("method ") && message.contains("." + method + ",") && message.endsWith("parameter " + parameter),
+            "expected the NPE to name " + method + "(" + parameter + "), was: " + message);
     }
 
     @Test

@@ -108,7 +108,7 @@ class DefectRegressionSpec : FunSpec({
         val reader = Executors.newSingleThreadExecutor()
         try {
             val first = MQ(snapshotDirectory = dir)
-            first.registerQueue<Box>("boxes", codec = ProbingCodec {}) {}
+            first.registerQueue<Box>("boxes", QueueOptions(codec = ProbingCodec {})) {}
             first.publish("boxes", Box("a"))
             first.shutdown().saved shouldBe 1 // never started: everything goes to the snapshot
 
@@ -127,7 +127,7 @@ class DefectRegressionSpec : FunSpec({
             val second = MQ(snapshotDirectory = dir)
             bus.set(second)
             second.registerQueue<String>("other") {}
-            second.registerQueue<Box>("boxes", codec = codec) {}
+            second.registerQueue<Box>("boxes", QueueOptions(codec = codec)) {}
             second.stats("boxes").pending shouldBe 1
             second.publish("boxes", Box("b"))
             second.shutdown().saved shouldBe 2

@@ -1,6 +1,8 @@
 package io.relaymq
 
 import io.kotest.core.spec.style.FunSpec
+import io.relaymq.internal.FROM_RELAYMQ
+import io.relaymq.internal.UNBOUNDED_CAPACITY
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
@@ -206,8 +208,8 @@ private enum class CloseMode(val snapshots: Boolean, val shutdownMode: ShutdownM
 
 /** The queue under test in the close x publish matrix. */
 private enum class QueueKind(val concurrency: Int, val capacity: Int, val overflow: OverflowPolicy, val mixed: Boolean) {
-    UNBOUNDED_C1(1, QueueOptions.UNBOUNDED, OverflowPolicy.SUSPEND, false),
-    UNBOUNDED_C4_KEYED_DELAYED(4, QueueOptions.UNBOUNDED, OverflowPolicy.SUSPEND, true),
+    UNBOUNDED_C1(1, UNBOUNDED_CAPACITY, OverflowPolicy.SUSPEND, false),
+    UNBOUNDED_C4_KEYED_DELAYED(4, UNBOUNDED_CAPACITY, OverflowPolicy.SUSPEND, true),
     CAP16_SUSPEND_C1(1, 16, OverflowPolicy.SUSPEND, false),
     CAP16_REJECT_C4(4, 16, OverflowPolicy.REJECT, false),
     CAP16_DROP_OLDEST_C4(4, 16, OverflowPolicy.DROP_OLDEST, false),
@@ -838,7 +840,7 @@ class InteractionStressSpec : FunSpec({
                     val handledCount = AtomicInteger()
 
                     fun register(mq: MQ, letterLog: ConcurrentLinkedQueue<Long>) {
-                        mq.registerQueue("dead", QueueOptions(concurrency = 1), Any::class.java, LetterCodec) { m ->
+                        mq.registerQueue("dead", QueueOptions(concurrency = 1, codec = LetterCodec), Any::class.java) { m ->
                             letterLog += LetterCodec.messageIdOf(m.data)
                             letters += LetterCodec.messageIdOf(m.data)
                         }
@@ -957,9 +959,9 @@ class InteractionStressSpec : FunSpec({
         test("Java, 8 producer threads firing publishes without joining each, capacity 8, concurrency 1").config(timeout = 60.seconds * INVOCATIONS, invocations = INVOCATIONS) {
             onRealThreads {
                 val v = Verdict("SUSPEND x Java producers")
-                val bus = MessageBus.builder().drainTimeout(java.time.Duration.ofSeconds(10)).build()
+                val bus = javaBus().drainTimeout(java.time.Duration.ofSeconds(10)).build()
                 val handled = ConcurrentLinkedQueue<Message<String>>()
-                bus.registerQueue(Q, QueueOptions.builder().concurrency(1).capacity(8).overflow(OverflowPolicy.SUSPEND).build(), MessageHandler<String> { handled += it })
+                bus.registerQueue(Q, QueueOptions(concurrency = 1, capacity = 8, overflow = OverflowPolicy.SUSPEND), MessageHandler<String> { handled += it })
                 bus.start()
                 val futures = List(8) { ArrayList<CompletableFuture<Long>>() }
                 val threads = List(8) { p ->
@@ -1031,9 +1033,9 @@ class InteractionStressSpec : FunSpec({
                 v.accountedFor("Kotlin", accepted.flatten(), mapOf("handled" to handled.toList(), "abandoned" to summary.queues.getValue(Q).abandonedIds))
 
                 // Java
-                val bus = MessageBus.builder().drainTimeout(java.time.Duration.ofSeconds(5)).build()
+                val bus = javaBus().drainTimeout(java.time.Duration.ofSeconds(5)).build()
                 val javaHandled = ConcurrentLinkedQueue<Long>()
-                bus.registerQueue(Q, QueueOptions.builder().concurrency(1).capacity(8).build(), MessageHandler<String> {
+                bus.registerQueue(Q, QueueOptions(concurrency = 1, capacity = 8), MessageHandler<String> {
                     javaHandled += it.id
                     Thread.sleep(2)
                 })
@@ -1107,9 +1109,9 @@ class InteractionStressSpec : FunSpec({
                 v.balanced("Kotlin", stats)
                 v.check(summary.abandoned == 0L) { "Kotlin abandoned ${summary.abandoned}" }
 
-                val bus = MessageBus.builder().drainTimeout(java.time.Duration.ofSeconds(5)).build()
+                val bus = javaBus().drainTimeout(java.time.Duration.ofSeconds(5)).build()
                 val javaSeen = ConcurrentLinkedQueue<String>()
-                bus.registerReplyingQueue(Q, QueueOptions.builder().concurrency(1).capacity(4).overflow(OverflowPolicy.REJECT).build(), MessageFunction<String, String> { javaSeen += it.data; it.data })
+                bus.registerReplyingQueue(Q, QueueOptions(concurrency = 1, capacity = 4, overflow = OverflowPolicy.REJECT), MessageFunction<String, String> { javaSeen += it.data; it.data })
                 bus.start()
                 bus.pause(Q)
                 val javaRequests = List(4) { i -> bus.request<String>(Q, "r$i", java.time.Duration.ofMillis(50)) }
@@ -1158,9 +1160,9 @@ class InteractionStressSpec : FunSpec({
                 v.check("late" !in seen) { "Kotlin: the timed-out request was handled" }
                 v.balanced("Kotlin", mq.stats(Q))
 
-                val bus = MessageBus.builder().drainTimeout(java.time.Duration.ofSeconds(5)).build()
+                val bus = javaBus().drainTimeout(java.time.Duration.ofSeconds(5)).build()
                 val javaSeen = ConcurrentLinkedQueue<String>()
-                bus.registerReplyingQueue(Q, QueueOptions.builder().concurrency(1).capacity(4).build(), MessageFunction<String, String> { javaSeen += it.data; it.data })
+                bus.registerReplyingQueue(Q, QueueOptions(concurrency = 1, capacity = 4), MessageFunction<String, String> { javaSeen += it.data; it.data })
                 bus.start()
                 bus.pause(Q)
                 repeat(4) { bus.publish(Q, "x$it").await() }
@@ -1298,3 +1300,6 @@ class InteractionStressSpec : FunSpec({
         }
     }
 })
+
+/** A [MessageBus] builder for Kotlin tests of the Java door (Java's `MessageBus.builder()` is invisible to Kotlin). */
+internal fun javaBus(): MessageBus.Builder = MessageBus.Builder(FROM_RELAYMQ)

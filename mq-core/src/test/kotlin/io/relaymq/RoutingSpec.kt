@@ -339,7 +339,7 @@ class RoutingSpec : FunSpec({
                 mq.registerQueue<String>("a") {}
                 mq.registerQueue<String>("b", QueueOptions(capacity = 1, overflow = OverflowPolicy.REJECT)) {}
                 mq.registerQueue<String>("c") {}
-                mq.bindFanOut("all", listOf("a", "b", "c"))
+                mq.bindFanOut("all", "a", "b", "c") // the vararg form
                 mq.publish("b", "filler") // b is now full (not started)
                 val e = shouldThrow<FanOutException> { mq.fanOut("all", "x") }
                 e.refused.keys shouldBe setOf("b")
@@ -357,6 +357,8 @@ class RoutingSpec : FunSpec({
             mq.registerQueue<String>("a") {}
             shouldThrow<UnknownQueueException> { mq.bindFanOut("t", listOf("a", "nope")) }
             shouldThrow<IllegalArgumentException> { mq.bindFanOut("t", emptyList()) }
+            shouldThrow<IllegalArgumentException> { mq.bindFanOut("t") }
+            shouldThrow<IllegalArgumentException> { mq.bindFanOut("t", "a", "a") }
             shouldThrow<IllegalArgumentException> { mq.bindFanOut("t", listOf("a", "a")) }
             mq.bindFanOut("t", listOf("a"))
             shouldThrow<IllegalArgumentException> { mq.bindFanOut("t", listOf("a")) }

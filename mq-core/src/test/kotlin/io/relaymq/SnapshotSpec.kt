@@ -10,6 +10,8 @@ import io.kotest.property.arbitrary.boolean
 import io.kotest.property.arbitrary.int
 import io.kotest.property.checkAll
 import io.relaymq.internal.QueueFileNames
+import io.relaymq.internal.BusSettings
+import io.relaymq.internal.FROM_RELAYMQ
 import io.relaymq.internal.SnapshotFileSystem
 import io.relaymq.internal.SnapshotSink
 import kotlinx.coroutines.awaitCancellation
@@ -34,7 +36,7 @@ private fun TestScope.persistentMq(
     drainTimeout: Duration = 30.seconds,
     strict: Boolean = false,
     fs: SnapshotFileSystem = SnapshotFileSystem.Default,
-) = MQ(StandardTestDispatcher(testScheduler), drainTimeout, dir, mode, strict, java.time.Clock.systemUTC(), fs)
+) = MQ(BusSettings(StandardTestDispatcher(testScheduler), drainTimeout, dir, mode, strict, snapshotFileSystem = fs))
 
 class SnapshotSpec : FunSpec({
 
@@ -148,7 +150,7 @@ class SnapshotSpec : FunSpec({
     test("a payload the queue's codec cannot encode is refused at publish") {
         runTest {
             val mq = persistentMq(tempDir())
-            mq.registerQueue<Any>("any", codec = MessageCodec.of(String::class.java as Class<Any>, { (it as String).toByteArray() }, { String(it) })) {}
+            mq.registerQueue<Any>("any", QueueOptions(codec = MessageCodec.of(String::class.java, { it.toByteArray() }, { String(it) }))) {}
             shouldThrow<IllegalArgumentException> { mq.publish("any", 42) }.message shouldContain "cannot encode"
             mq.stats("any").published shouldBe 0
             mq.shutdown()
@@ -161,9 +163,47 @@ class SnapshotSpec : FunSpec({
             data class Order(val id: Int)
             shouldThrow<IllegalArgumentException> { mq.registerQueue<Order>("orders") {} }.message shouldContain "MessageCodec"
             val codec = MessageCodec.of(Order::class.java, { it.id.toString().toByteArray() }, { Order(String(it).toInt()) })
-            mq.registerQueue("orders", codec = codec) { _: Message<Order> -> }
+            mq.registerQueue("orders", QueueOptions(codec = codec)) { _: Message<Order> -> }
             mq.publish("orders", Order(7))
             mq.shutdown().saved shouldBe 1
+        }
+    }
+
+    test("a codec must handle the handler's type (or a subclass): a mismatch is refused at registration, naming both") {
+        runTest {
+            val mq = persistentMq(tempDir())
+            val e = shouldThrow<IllegalArgumentException> {
+                mq.registerQueue<Int>("numbers", QueueOptions(codec = MessageCodec.utf8())) {}
+            }
+            e.message shouldContain "'numbers'"
+            e.message shouldContain "java.lang.Integer"
+            e.message shouldContain "java.lang.String"
+            shouldThrow<IllegalArgumentException> { mq.registerReplyingQueue<String, Int>("bytes", QueueOptions(codec = MessageCodec.bytes())) { 1 } }
+            // A Java-made payloadType that is not T is refused too.
+            val javaOptions = QueueOptions.Builder(FROM_RELAYMQ).payloadType(Long::class.java).build()
+            shouldThrow<IllegalArgumentException> { mq.registerQueue<Int>("typed", javaOptions) {} }.message shouldContain "payloadType"
+            mq.queueNames shouldBe emptyList()
+            mq.shutdown()
+        }
+    }
+
+    test("a replying queue saves and restores its payloads with the codec in its options") {
+        runTest {
+            val dir = tempDir()
+            data class Order(val id: Int)
+            val options = QueueOptions(concurrency = 2, codec = MessageCodec.of(Order::class.java, { it.id.toString().toByteArray() }, { Order(String(it).toInt()) }))
+            val first = persistentMq(dir)
+            first.registerReplyingQueue<Order, Int>("orders", options) { it.data.id }
+            repeat(3) { first.publish("orders", Order(it + 1)) }
+            first.shutdown().saved shouldBe 3
+            val second = persistentMq(dir)
+            val seen = mutableListOf<Int>()
+            second.registerReplyingQueue<Order, Int>("orders", options) { seen += it.data.id; it.data.id * 10 }
+            second.start()
+            second.request<Int>("orders", Order(4)) shouldBe 40
+            second.awaitIdle()
+            seen.sorted() shouldContainExactly listOf(1, 2, 3, 4)
+            second.shutdown()
         }
     }
 

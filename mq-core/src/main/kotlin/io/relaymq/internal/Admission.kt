@@ -88,7 +88,7 @@ internal class Admission<T>(
             }
             return accept(newMessage(data, reply, key, dueAt))
         } finally {
-            publishers.exit()
+            publishers.exit(internal)
             dropped?.let { lifecycle.afterDrop(it, why) }
         }
     }
@@ -178,7 +178,7 @@ internal class Admission<T>(
         try {
             if (message.tryWithdraw()) lifecycle.withdraw(message)
         } finally {
-            publishers.exit()
+            publishers.exit(internal = true)
         }
     }
 

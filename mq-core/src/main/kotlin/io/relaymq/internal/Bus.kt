@@ -17,6 +17,8 @@ import kotlinx.coroutines.CoroutineName
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Deferred
 import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.asCoroutineDispatcher
 import kotlinx.coroutines.asExecutor
 import kotlinx.coroutines.async
 import java.nio.file.Path
@@ -25,6 +27,7 @@ import java.util.concurrent.CompletableFuture
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.Executor
 import kotlin.coroutines.CoroutineContext
+import kotlin.coroutines.EmptyCoroutineContext
 import kotlin.coroutines.cancellation.CancellationException
 import kotlin.time.Duration
 
@@ -47,22 +50,16 @@ private val logger = KotlinLogging.logger {}
  * [lock] guards the registry's order and the state. No user code runs under it: snapshots are decoded
  * (the user's codec) before it is taken, with the queue's name reserved meanwhile.
  */
-internal class Bus(
-    val dispatcher: CoroutineDispatcher,
-    val drainTimeout: Duration,
-    val snapshotDirectory: Path?,
-    val shutdownMode: ShutdownMode,
-    strictSnapshots: Boolean,
-    val clock: Clock,
-    snapshotFileSystem: SnapshotFileSystem,
-) {
-    init {
-        require(drainTimeout.isPositive()) { "drainTimeout must be positive, was $drainTimeout" }
-    }
+internal class Bus(val settings: BusSettings) {
+    val dispatcher: CoroutineDispatcher get() = settings.dispatcher
+    val drainTimeout: Duration get() = settings.drainTimeout
+    val snapshotDirectory: Path? get() = settings.snapshotDirectory
+    val shutdownMode: ShutdownMode get() = settings.shutdownMode
+    val clock: Clock get() = settings.clock
 
     enum class State { NEW, RUNNING, CLOSING, CLOSED }
 
-    val store: SnapshotStore? = snapshotDirectory?.let { SnapshotStore(it, strictSnapshots, snapshotFileSystem) }
+    val store: SnapshotStore? = settings.snapshotDirectory?.let { SnapshotStore(it, settings.strictSnapshots, settings.snapshotFileSystem) }
     private val lock = Any()
     @Volatile var state: State = State.NEW // written under lock
         private set
@@ -80,6 +77,7 @@ internal class Bus(
             CoroutineExceptionHandler { context, e -> logger.error(e) { "Unexpected failure in ${context[CoroutineName]}" } },
     )
     private val executor: Executor = dispatcher.asExecutor()
+    private val executorDispatcher: CoroutineDispatcher? = settings.executor?.asCoroutineDispatcher()
     val idleWatch = IdleWatch(::isSettled, executor)
     private val ownHandler = OwnHandler(this)
     private val deadLetterCodec = DeadLetterCodec(::codecOf)
@@ -87,16 +85,27 @@ internal class Bus(
 
     // ---------------------------------------------------------------- registry
 
+    /**
+     * Registers a queue, from either door.
+     *
+     * @param handlerType the handler's declared payload class (Kotlin's reified `T`), `null` for Java
+     *   handlers; with [QueueOptions.payloadType] and [QueueOptions.codec] it gives the queue's payload
+     *   type ([payloadTypeOf]).
+     * @param blocking `true` for handlers that block their thread (Java [io.relaymq.MessageHandler],
+     *   [io.relaymq.MessageFunction]): their consumers run on the builder's executor or, by default, on
+     *   the queue's own threads; `false`: on the bus dispatcher.
+     */
     fun <T> register(
         name: String,
         options: QueueOptions,
-        type: Class<*>?,
-        codec: MessageCodec<T>?,
+        handlerType: Class<*>?,
         handler: suspend (Message<T>) -> Any?,
         blocking: Boolean,
-        consumerContext: (Int) -> CoroutineContext,
     ) {
         require(name.isNotBlank()) { "Queue name must not be blank, was '$name'" }
+        val type = payloadTypeOf(name, handlerType, options)
+        @Suppress("UNCHECKED_CAST")
+        val codec = options.codec as MessageCodec<T>?
         val persistCodec = if (store != null) codecFor(name, type, codec) else null
         synchronized(lock) {
             refuseWhenClosed("Cannot register queue '$name'")
@@ -116,12 +125,13 @@ internal class Bus(
                 payloadType = type,
                 handler = handler,
                 blocking = blocking,
-                consumerContext = { n -> consumerContext(n) + ownHandler },
+                consumerContext = consumerContext(blocking),
                 transport = ChannelRelay(name, outboxCapacity = OUTBOX_CAPACITY),
                 idle = idleWatch,
                 snapshots = snapshots,
                 clock = clock,
                 publishDeadLetter = ::publishDeadLetter,
+                ownHandler = ownHandler,
             )
             engine.restore(restored)
             synchronized(lock) {
@@ -137,6 +147,20 @@ internal class Bus(
         logger.debug { "Registered queue '$name' with $options" }
     }
 
+    /**
+     * Where a queue's consumers run: the bus dispatcher, or for blocking handlers the builder's executor
+     * or else the IO pool, a view of it per batch of consumers as wide as the batch (at registration,
+     * then per resize), so that together they never exceed the queue's consumer count.
+     */
+    private fun consumerContext(blocking: Boolean): (Int) -> CoroutineContext {
+        val executor = executorDispatcher
+        return when {
+            !blocking -> { _ -> EmptyCoroutineContext }
+            executor != null -> { _ -> executor }
+            else -> { n -> Dispatchers.IO.limitedParallelism(n) }
+        }
+    }
+
     @Suppress("UNCHECKED_CAST")
     private fun <T> codecFor(name: String, type: Class<*>?, codec: MessageCodec<T>?): MessageCodec<T> = when {
         codec != null -> codec
@@ -146,7 +170,7 @@ internal class Bus(
         type == DeadLetter::class.java -> deadLetterCodec as MessageCodec<T>
         else -> throw IllegalArgumentException(
             "Queue '$name' carries ${type.name} payloads and the bus saves snapshots to $snapshotDirectory: " +
-                "pass a MessageCodec<${type.simpleName}> (codec = ...) so they can cross the disk.",
+                "pass a MessageCodec<${type.simpleName}> (QueueOptions codec) so they can cross the disk.",
         )
     }
 
@@ -198,6 +222,9 @@ internal class Bus(
 
     /** Registered queues in registration order. */
     fun queues(): List<QueueEngine<*>> = synchronized(lock) { order.toList() }
+
+    /** The names of the registered queues in registration order, as an unmodifiable copy (both doors). */
+    fun queueNames(): List<String> = java.util.Collections.unmodifiableList(queues().map { it.name })
 
     // ---------------------------------------------------------------- publishing
 
@@ -276,9 +303,14 @@ internal class Bus(
 
     fun stats(): Map<String, QueueStats> = snapshotOfQueues().associate { it.name to it.stats() }
 
-    /** `true` when the calling thread or coroutine context belongs to one of this bus's consumers. */
+    /**
+     * `true` when the caller is one of this bus's handlers: [context] (a suspending caller's) is a
+     * handler's, or this thread runs a resumed part of a Kotlin handler, or the synchronous part of any
+     * handler (see [OwnHandler]).
+     */
     fun isInsideOwnHandler(context: CoroutineContext?): Boolean {
         if (context?.get(OwnHandler)?.bus === this) return true
+        if (OwnHandler.isResumedHandlerOf(this)) return true
         val thread = Thread.currentThread()
         return engines.values.any { it.isHandlerThread(thread) }
     }

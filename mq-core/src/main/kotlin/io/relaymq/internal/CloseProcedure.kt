@@ -43,6 +43,9 @@ internal class CloseProcedure(private val bus: Bus, queues: List<QueueEngine<*>>
             if (snapshotAtOnce) {
                 for (engine in queues) engine.awaitConsumersStopped()
             } else {
+                // A publish that passed the closed check just before it closed is accepted: wait it out,
+                // or the queues could look settled without its message (then found, and abandoned, below).
+                for (engine in queues) engine.awaitPublishersOut()
                 bus.idleWatch.future().await()
             }
             true

@@ -39,22 +39,26 @@ internal class ConsumerLoop<T>(
     private val admission: Admission<T>,
     private val failures: FailureRouting<T>,
     private val idle: IdleWatch,
+    /** Put into each handler's own context (not the consumer's): see [OwnHandler]. */
+    private val ownHandler: OwnHandler,
 ) {
     private val whenEmpty: () -> Unit = idle::onProgress
 
     fun mayTake(slot: ConsumerSlot<T>): Boolean = slot.isActive() && !control.stopping && !control.paused
 
     suspend fun run(slot: ConsumerSlot<T>) {
-        val job = currentCoroutineContext().job // looked up once: a context lookup walks the whole context
+        val context = currentCoroutineContext()
+        val job = context.job // looked up once: a context lookup walks the whole context
+        val completion = HandlerCompletion(context + ownHandler)
         try {
-            consume(slot, job)
+            consume(slot, job, completion)
         } finally {
             slot.exited()
             idle.onProgress()
         }
     }
 
-    private suspend fun consume(slot: ConsumerSlot<T>, job: Job) {
+    private suspend fun consume(slot: ConsumerSlot<T>, job: Job, completion: HandlerCompletion) {
         while (true) {
             job.ensureActive()
             if (!mayTake(slot)) {
@@ -111,7 +115,7 @@ internal class ConsumerLoop<T>(
             }
             var current = message
             while (true) {
-                val outcome = handle(slot, current, job)
+                val outcome = handle(slot, current, job, completion)
                 if (outcome == STOPPED) return
                 if (outcome == KEY_KEPT || current.key == null) break
                 // Hand the key's line on. Holding the ended message as a marker first (then the stop
@@ -169,7 +173,7 @@ internal class ConsumerLoop<T>(
      * [ENDED] when it ended for good (the caller hands its key's line on).
      */
     @Suppress("NOTHING_TO_INLINE") // inline: a separate suspend function would allocate a continuation per message
-    private suspend inline fun handle(slot: ConsumerSlot<T>, message: Message<T>, job: Job): Int {
+    private suspend inline fun handle(slot: ConsumerSlot<T>, message: Message<T>, job: Job, completion: HandlerCompletion): Int {
         lifecycle.toHandler()
         slot.enterHandler(message)
         var failure: Throwable? = null
@@ -185,12 +189,14 @@ internal class ConsumerLoop<T>(
                     slot.exitBlocking()
                 }
             } else {
-                // The handler's synchronous part (up to its first suspension) is marked as ours, so a
-                // blocking close() it calls is refused; the mark goes when it returns or suspends.
+                // The handler runs in its own context (through `completion`, which resumes this consumer
+                // when a handler that suspended ends), marked as ours (see OwnHandler): its synchronous
+                // part through the slot, what runs after a suspension through the context's element.
                 result = suspendCoroutineUninterceptedOrReturn { continuation ->
+                    completion.target = continuation
                     slot.syncThread = Thread.currentThread()
                     try {
-                        handler.startCoroutineUninterceptedOrReturn(message, continuation)
+                        handler.startCoroutineUninterceptedOrReturn(message, completion)
                     } finally {
                         slot.syncThread = null
                     }

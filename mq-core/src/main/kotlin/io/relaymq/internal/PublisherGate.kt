@@ -23,26 +23,39 @@ import java.util.concurrent.atomic.LongAdder
  * so [closeAll] waits microseconds.
  */
 internal class PublisherGate {
+    // Public publishes and internal stores are counted apart, so that the close can wait out the
+    // public ones alone ([awaitPublishersOut]) while dead letters and withdrawals still flow.
     private val entered = LongAdder()
     private val exited = LongAdder()
+    private val internalEntered = LongAdder()
+    private val internalExited = LongAdder()
     @Volatile private var externalClosed = false
     @Volatile private var allClosed = false
 
     /**
      * Enters; `false` (nothing to exit then) once closed: for a public publish once the queue is closed
-     * for publishing, for an [internal] store (dead letter, withdrawal) only after [closeAll].
+     * for publishing, for an [internal] store (dead letter, withdrawal) only after [closeAll]. Pass the
+     * same [internal] to [exit].
      */
     fun enter(internal: Boolean = false): Boolean {
-        entered.increment()
-        if (if (internal) allClosed else externalClosed) {
-            exited.increment()
-            return false
+        if (internal) {
+            internalEntered.increment()
+            if (allClosed) {
+                internalExited.increment()
+                return false
+            }
+        } else {
+            entered.increment()
+            if (externalClosed) {
+                exited.increment()
+                return false
+            }
         }
         return true
     }
 
-    fun exit() {
-        exited.increment()
+    fun exit(internal: Boolean = false) {
+        if (internal) internalExited.increment() else exited.increment()
     }
 
     val isClosedForPublishing: Boolean
@@ -52,15 +65,32 @@ internal class PublisherGate {
         externalClosed = true
     }
 
+    /**
+     * Returns once no public publish is inside; after [closeExternal], none can enter any more. A close
+     * that drains calls it before it waits for the queue to settle: a publish that entered just before
+     * [closeExternal] has not taken its id yet, so the queue would look settled without it, and its
+     * message, accepted, would only be found by [closeAll] and reported abandoned.
+     */
+    fun awaitPublishersOut() {
+        check(externalClosed) { "closeExternal() first" }
+        VarHandle.fullFence()
+        awaitEqual(entered, exited)
+    }
+
     /** Refuses every later entry and returns once nobody is inside. */
     fun closeAll() {
         externalClosed = true
         allClosed = true
         VarHandle.fullFence()
+        awaitEqual(entered, exited)
+        awaitEqual(internalEntered, internalExited)
+    }
+
+    private fun awaitEqual(entries: LongAdder, exits: LongAdder) {
         var spins = 0
         while (true) {
-            val out = exited.sum()
-            if (entered.sum() == out) return
+            val out = exits.sum()
+            if (entries.sum() == out) return
             if (++spins < 100) Thread.onSpinWait() else Thread.yield() // the one inside may be descheduled
         }
     }

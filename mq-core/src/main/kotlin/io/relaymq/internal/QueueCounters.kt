@@ -1,6 +1,5 @@
 package io.relaymq.internal
 
-import io.relaymq.QueueOptions
 import io.relaymq.QueueStats
 import java.util.concurrent.CopyOnWriteArrayList
 import java.util.concurrent.atomic.AtomicLong
@@ -90,7 +89,7 @@ internal class QueueCounters(private val queue: String, private val sequence: At
             delayed = delayed.toLong(),
             waitingForKey = waitingForKey.toLong(),
             paused = paused,
-            capacity = capacity ?: QueueOptions.UNBOUNDED,
+            capacity = capacity ?: UNBOUNDED_CAPACITY,
         )
     }
 }

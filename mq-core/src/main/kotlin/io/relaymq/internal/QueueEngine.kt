@@ -57,6 +57,8 @@ internal class QueueEngine<T>(
     val snapshots: QueueSnapshots<T>?,
     private val clock: Clock,
     publishDeadLetter: (queue: String, letter: DeadLetter) -> Unit,
+    /** Marks this bus's handlers (see [OwnHandler]). */
+    ownHandler: OwnHandler,
 ) {
     private val sequence = AtomicLong()
     val counters = QueueCounters(name, sequence)
@@ -72,7 +74,7 @@ internal class QueueEngine<T>(
     private val failures = FailureRouting<T>(
         name, options.retry, options.deadLetterQueue, options.deadLetterHandler, clock, counters, publishDeadLetter,
     )
-    private val loop = ConsumerLoop(handler, blocking, control, transport, lifecycle, admission, failures, idle)
+    private val loop = ConsumerLoop(handler, blocking, control, transport, lifecycle, admission, failures, idle, ownHandler)
 
     private val resizeLock = Any()
     private val consumers = ArrayList<Pair<ConsumerSlot<T>, Job?>>() // guarded by resizeLock
@@ -153,7 +155,7 @@ internal class QueueEngine<T>(
      * @throws IllegalArgumentException if [concurrency] < 1.
      */
     fun setConcurrency(concurrency: Int) {
-        require(concurrency >= 1) { "Queue '$name': concurrency must be at least 1, was $concurrency" }
+        requireConcurrency(concurrency, "Queue '$name'")
         synchronized(resizeLock) {
             if (control.stopping) return
             val active = consumers.filter { it.first.isActive() }
@@ -213,6 +215,11 @@ internal class QueueEngine<T>(
             if (saveAtOnce) control.stop() else control.resume()
         }
         if (saveAtOnce) transport.wakeConsumers(liveConsumers())
+    }
+
+    /** Returns once no public publish that entered before [closeForPublishing] is still storing its message. */
+    fun awaitPublishersOut() {
+        publishers.awaitPublishersOut()
     }
 
     /** Suspends until every consumer has stopped. Cancellation: only the waiting is cancelled. */

@@ -1,0 +1,65 @@
+package io.relaymq.internal
+
+import io.relaymq.ShutdownMode
+import kotlinx.coroutines.CoroutineDispatcher
+import kotlinx.coroutines.Dispatchers
+import java.nio.file.Path
+import java.time.Clock
+import java.util.concurrent.Executor
+import kotlin.time.Duration
+import kotlin.time.Duration.Companion.seconds
+
+/**
+ * The settings of one bus, the same for both doors: `MQ`'s constructor parameters and
+ * `MessageBus.Builder`'s setters both end up here, so that each default and each check exists once.
+ *
+ * Invariant, checked at construction (so also by every `copy`, which is how the Java builder applies a
+ * setter: a bad value is refused by the setter that passed it): [drainTimeout] is positive.
+ */
+internal data class BusSettings(
+    /** Where relays, Kotlin handlers and the synchronous part of async handlers run. */
+    val dispatcher: CoroutineDispatcher = Dispatchers.Default,
+    /** How long close waits for accepted messages before it gives up on them. */
+    val drainTimeout: Duration = DEFAULT_DRAIN_TIMEOUT,
+    /** Where pending messages are saved on close; `null`: memory only. */
+    val snapshotDirectory: Path? = null,
+    /** What close does with pending messages when there is a snapshot directory. */
+    val shutdownMode: ShutdownMode = ShutdownMode.SNAPSHOT_IMMEDIATELY,
+    /** A corrupt snapshot fails registration instead of being moved aside. */
+    val strictSnapshots: Boolean = false,
+    /** Publish times, delays and retry backoffs. */
+    val clock: Clock = Clock.systemUTC(),
+    /**
+     * Where blocking (Java) handlers run; `null`: each blocking queue gets its own named pool
+     * ([QueueThreads]). The bus never shuts this executor down.
+     */
+    val executor: Executor? = null,
+    /** Test seam for snapshot writes. */
+    val snapshotFileSystem: SnapshotFileSystem = SnapshotFileSystem.Default,
+) {
+    init {
+        require(drainTimeout.isPositive()) {
+            "drainTimeout must be positive (it is how long close waits for accepted messages), was $drainTimeout"
+        }
+    }
+
+    override fun toString(): String =
+        "BusSettings(drainTimeout=$drainTimeout, snapshotDirectory=$snapshotDirectory, shutdownMode=$shutdownMode, " +
+            "strictSnapshots=$strictSnapshots, clock=$clock, executor=$executor)"
+}
+
+/** The default drain timeout of a bus. */
+internal val DEFAULT_DRAIN_TIMEOUT: Duration = 30.seconds
+
+/** The capacity of a queue without a bound ([io.relaymq.QueueOptions.capacity]'s default). */
+internal const val UNBOUNDED_CAPACITY: Int = Int.MAX_VALUE
+
+/**
+ * The one check of a queue's concurrency, at registration ([io.relaymq.QueueOptions]) and at resize.
+ * @throws IllegalArgumentException if [concurrency] < 1; the message starts with [what].
+ */
+internal fun requireConcurrency(concurrency: Int, what: String) {
+    require(concurrency >= 1) {
+        "$what: concurrency (how many handlers may run at once) must be at least 1, was $concurrency"
+    }
+}

@@ -6,6 +6,8 @@ import io.relaymq.internal.NO_OPTIONS
 import io.relaymq.internal.NO_ROOM
 import io.relaymq.internal.BusSettings
 import io.relaymq.internal.DEFAULT_DRAIN_TIMEOUT
+import io.relaymq.internal.FROM_RELAYMQ
+import io.relaymq.internal.FromRelayMQ
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.currentCoroutineContext
@@ -53,7 +55,10 @@ import kotlin.time.Duration
  * @param drainTimeout how long [shutdown] waits for accepted messages to be processed before it
  *   cancels the remaining work and reports it as abandoned.
  */
-public class MQ internal constructor(settings: BusSettings) : AutoCloseable {
+public class MQ internal constructor(
+    settings: BusSettings,
+    @Suppress("UNUSED_PARAMETER") fromRelayMQ: FromRelayMQ = FROM_RELAYMQ,
+) : AutoCloseable {
     /**
      * Creates an engine; see the class documentation for the parameters.
      *
@@ -377,6 +382,7 @@ public class MQ internal constructor(settings: BusSettings) : AutoCloseable {
      * Test support: dies like a killed process would. Cancels everything without saving anything and
      * releases the snapshot directory lock (as the operating system does when a process dies).
      */
+    @JvmSynthetic
     internal fun crashForTesting() {
         bus.crashForTesting()
     }

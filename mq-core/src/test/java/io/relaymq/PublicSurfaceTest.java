@@ -27,7 +27,6 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -74,10 +73,8 @@ class PublicSurfaceTest {
 
     static final String KOTLIN_DOOR = "io.relaymq.MQ";
 
-    static final String ENABLE_NOTE = "enabled once issue 10's sealing lands";
 
     @Test
-    @Disabled(ENABLE_NOTE)
     void onlyConstructibleTypesHaveJavaVisibleConstructors() throws Exception {
         List<String> offenders = new ArrayList<>();
         for (Class<?> type : javaVisibleClasses()) {
@@ -93,7 +90,6 @@ class PublicSurfaceTest {
     }
 
     @Test
-    @Disabled(ENABLE_NOTE)
     void noCompanionOrInstanceFields() throws Exception {
         List<String> offenders = new ArrayList<>();
         for (Class<?> type : javaVisibleClasses()) {
@@ -109,7 +105,6 @@ class PublicSurfaceTest {
     }
 
     @Test
-    @Disabled(ENABLE_NOTE)
     void noStaticGetEntries() throws Exception {
         List<String> offenders = new ArrayList<>();
         for (Class<?> type : javaVisibleClasses()) {
@@ -164,7 +159,6 @@ class PublicSurfaceTest {
     }
 
     @Test
-    @Disabled(ENABLE_NOTE)
     void everythingJavaSeesIsInTheApiDump() throws Exception {
         Map<String, Set<String>> dump = parseDump(ApiDumpTest.currentDump());
         List<String> offenders = new ArrayList<>();

@@ -1,6 +1,5 @@
 package io.relaymq.internal
 
-import io.github.oshai.kotlinlogging.KotlinLogging
 import io.relaymq.BusClosedException
 import io.relaymq.CloseSummary
 import io.relaymq.DeadLetter
@@ -31,7 +30,7 @@ import kotlin.coroutines.EmptyCoroutineContext
 import kotlin.coroutines.cancellation.CancellationException
 import kotlin.time.Duration
 
-private val logger = KotlinLogging.logger {}
+private val logger = relayLogger("io.relaymq.internal.Bus")
 
 /**
  * The one bus behind both doors ([io.relaymq.MQ] for Kotlin, [io.relaymq.MessageBus] for Java): the

@@ -5,6 +5,7 @@ import io.relaymq.CloseSummary;
 import io.relaymq.Message;
 import io.relaymq.MessageBus;
 import io.relaymq.MessageCodec;
+import io.relaymq.QueueOptions;
 import io.relaymq.QueueStats;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -115,7 +116,7 @@ public final class WordEnrichmentDemo {
             .drainTimeout(Duration.ofSeconds(30))
             .snapshotDirectory(snapshots)
             .build();
-        bus.registerQueue("enrich", 4, MessageCodec.utf8(),
+        bus.registerQueue("enrich", QueueOptions.builder().concurrency(4).codec(MessageCodec.utf8()).build(),
             (Message<String> m) -> definitions.put(m.data(), dictionary.define(m.data())));
         return bus;
     }

@@ -16,7 +16,6 @@ import kotlinx.coroutines.CoroutineName
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Deferred
 import kotlinx.coroutines.SupervisorJob
-import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.asCoroutineDispatcher
 import kotlinx.coroutines.asExecutor
 import kotlinx.coroutines.async
@@ -118,13 +117,17 @@ internal class Bus(val settings: BusSettings) {
             // Outside the lock: decoding runs the user's codec.
             val snapshots = if (store != null) QueueSnapshots(name, store.also { it.open() }, persistCodec!!) else null
             val restored = snapshots?.read()?.let { snapshots.toMessages(it, clock) }.orEmpty()
+            // The queue's own threads: blocking handlers, no executor of the user's. None start before
+            // the consumers do; a failed registration below ends the pool with the engine unused.
+            val threads = if (blocking && executorDispatcher == null) QueueThreads(name, options.concurrency) else null
             val engine = QueueEngine(
                 name = name,
                 options = options,
                 payloadType = type,
                 handler = handler,
                 blocking = blocking,
-                consumerContext = consumerContext(blocking),
+                consumerContext = consumerContext(blocking, threads),
+                threads = threads,
                 transport = ChannelRelay(name, outboxCapacity = OUTBOX_CAPACITY),
                 idle = idleWatch,
                 snapshots = snapshots,
@@ -134,6 +137,7 @@ internal class Bus(val settings: BusSettings) {
             )
             engine.restore(restored)
             synchronized(lock) {
+                if (state == State.CLOSING || state == State.CLOSED) engine.stopThreads(now = true)
                 refuseWhenClosed("Cannot register queue '$name'")
                 engine.startRelay(scope)
                 engines[name] = engine
@@ -147,16 +151,15 @@ internal class Bus(val settings: BusSettings) {
     }
 
     /**
-     * Where a queue's consumers run: the bus dispatcher, or for blocking handlers the builder's executor
-     * or else the IO pool, a view of it per batch of consumers as wide as the batch (at registration,
-     * then per resize), so that together they never exceed the queue's consumer count.
+     * Where a queue's consumers run: Kotlin and async handlers on the bus dispatcher; blocking handlers
+     * on the builder's executor, or else on the queue's own [threads].
      */
-    private fun consumerContext(blocking: Boolean): (Int) -> CoroutineContext {
+    private fun consumerContext(blocking: Boolean, threads: QueueThreads?): (Int) -> CoroutineContext {
         val executor = executorDispatcher
         return when {
             !blocking -> { _ -> EmptyCoroutineContext }
             executor != null -> { _ -> executor }
-            else -> { n -> Dispatchers.IO.limitedParallelism(n) }
+            else -> { _ -> checkNotNull(threads).dispatcher }
         }
     }
 
@@ -345,6 +348,7 @@ internal class Bus(val settings: BusSettings) {
     /** Called by [CloseProcedure] when it is done. */
     fun closed() {
         synchronized(lock) { state = State.CLOSED }
+        for (engine in queues()) engine.stopThreads(now = false) // every consumer has exited or lost its message
         store?.close()
         idleWatch.onProgress()
         supervisor.complete()
@@ -357,6 +361,7 @@ internal class Bus(val settings: BusSettings) {
     fun crashForTesting() {
         synchronized(lock) { state = State.CLOSED }
         supervisor.cancel()
+        for (engine in queues()) engine.stopThreads(now = true)
         store?.close()
     }
 

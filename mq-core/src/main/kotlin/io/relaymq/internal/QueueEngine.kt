@@ -49,8 +49,10 @@ internal class QueueEngine<T>(
     payloadType: Class<*>?,
     handler: suspend (Message<T>) -> Any?,
     blocking: Boolean,
-    /** Makes the context for a batch of `n` new consumers: a dispatcher for blocking handlers, markers. */
+    /** Makes the context for a batch of `n` new consumers: a dispatcher for blocking handlers, or nothing. */
     private val consumerContext: (n: Int) -> CoroutineContext,
+    /** The queue's own threads (blocking handlers without a user executor), sized here; else `null`. */
+    private val threads: QueueThreads?,
     private val transport: MessageTransport<T>,
     private val idle: IdleWatch,
     /** The queue's side of the snapshot directory; `null`: memory only. */
@@ -142,9 +144,19 @@ internal class QueueEngine<T>(
         val context = consumerContext(indices.size)
         for (i in indices) {
             val slot = consumers[i].first
-            val job = queueScope.launch(context + CoroutineName("relaymq-$name-${slot.index}")) { loop.run(slot) }
+            val job = queueScope.launch(context + CoroutineName("relaymq-consumer-$name-${slot.index}")) { loop.run(slot) }
             consumers[i] = slot to job
+            if (threads != null) job.invokeOnCompletion { synchronized(resizeLock) { sizeThreads() } }
         }
+    }
+
+    /**
+     * Invariant of [QueueThreads]: as many threads as consumers that have not exited (so that after a
+     * shrink the retiring ones keep theirs until they exit). Called whenever that number may change:
+     * resize, and a consumer's end.
+     */
+    private fun sizeThreads() { // guarded by resizeLock
+        threads?.resize(consumers.count { !it.first.hasExited() })
     }
 
     /** How many consumers the queue runs (or will run, before start). */
@@ -174,6 +186,7 @@ internal class QueueEngine<T>(
                 control.changed()
                 transport.wakeConsumers(consumers.size) // idle retirees must see their flag
             }
+            sizeThreads()
             targetConcurrency = concurrency
         }
         logger.info { "Queue '$name': concurrency is now $concurrency" }
@@ -282,6 +295,14 @@ internal class QueueEngine<T>(
         val result = ArrayList<Message<T>>()
         while (true) result += lifecycle.leftovers.poll() ?: break
         return result
+    }
+
+    /**
+     * Ends the queue's own threads, if it has any: after the close (every consumer exited or lost its
+     * message to the close), or at once ([now], interrupting handlers) when the bus crashes for testing.
+     */
+    fun stopThreads(now: Boolean) {
+        if (now) threads?.shutdownNow() else threads?.shutdown()
     }
 
     /** Counts [remaining] as saved to the snapshot or, when [saved] is false, as abandoned. */

@@ -358,8 +358,8 @@ public class MQ internal constructor(
      *
      * Cancellation: cancelling the caller stops only its waiting; the close carries on to the end.
      *
-     * @throws IllegalStateException when called from one of this bus's own handlers (it would wait
-     *   for itself); close the bus from outside its handlers.
+     * @throws IllegalStateException when called from one of this bus's own handlers, or a coroutine a
+     *   handler started in its own scope (it would wait for itself); close the bus from outside its handlers.
      */
     public suspend fun shutdown(): CloseSummary = bus.close(currentCoroutineContext()).await().orThrow()
 
@@ -367,8 +367,9 @@ public class MQ internal constructor(
      * Blocking [shutdown] for Java and `use {}` blocks: closes the bus and waits for the close to end.
      * Idempotent. Do not call it from a coroutine (use [shutdown]); inside `runTest` it would block the
      * very thread the test dispatcher needs.
-     * @throws IllegalStateException when called from one of this bus's own handlers (recognised in a
-     *   handler's code before its first suspension; after it, use [shutdown], which is always recognised).
+     * @throws IllegalStateException when called from one of this bus's own handlers (before or after
+     *   it suspended, also in `withContext` or a coroutine it started in its own scope): it would wait
+     *   for itself.
      */
     override fun close() {
         try {

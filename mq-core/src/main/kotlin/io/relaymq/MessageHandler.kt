@@ -3,8 +3,9 @@ package io.relaymq
 /**
  * A Java handler for the messages of one queue, registered with [MessageBus.registerQueue].
  *
- * The handler may block (JDBC, HTTP, file I/O): it runs on the bus's blocking executor, never on a
- * thread that other queues depend on. Returning normally marks the message as succeeded; throwing marks
+ * The handler may block (JDBC, HTTP, file I/O): it runs on its queue's own threads, named
+ * `relaymq-<queue>-<n>` (or on the executor given to [MessageBus.Builder.executor]), never on a thread
+ * that other queues depend on. Returning normally marks the message as succeeded; throwing marks
  * it as failed (the failure is logged with queue and id, counted in [QueueStats.failed], and the queue
  * carries on with the next message).
  *

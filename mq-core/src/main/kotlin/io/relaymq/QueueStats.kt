@@ -47,7 +47,7 @@ public class QueueStats internal constructor(
     @get:JvmName("waitingForKey") public val waitingForKey: Long,
     /** `true` while the queue is paused. */
     @get:JvmName("paused") public val paused: Boolean,
-    /** The queue's capacity; [QueueOptions.UNBOUNDED] when unbounded. */
+    /** The queue's capacity; `Int.MAX_VALUE` (Java: `Integer.MAX_VALUE`) when unbounded. */
     @get:JvmName("capacity") public val capacity: Int,
     @Suppress("UNUSED_PARAMETER") fromRelayMQ: FromRelayMQ = FROM_RELAYMQ,
 ) {

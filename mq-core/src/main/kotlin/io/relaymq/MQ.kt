@@ -11,12 +11,10 @@ import io.relaymq.internal.FromRelayMQ
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.currentCoroutineContext
-import kotlinx.coroutines.future.asCompletableFuture
 import kotlinx.coroutines.future.await
 import kotlinx.coroutines.withTimeout
 import java.nio.file.Path
 import java.time.Clock
-import java.util.concurrent.CompletionException
 import kotlin.coroutines.cancellation.CancellationException
 import kotlin.time.Duration
 
@@ -372,11 +370,7 @@ public class MQ internal constructor(
      *   for itself.
      */
     override fun close() {
-        try {
-            bus.close(null).asCompletableFuture().join().orThrow()
-        } catch (e: CompletionException) {
-            throw e.cause ?: e
-        }
+        bus.closeAndWait()
     }
 
     /**

@@ -5,13 +5,11 @@ import io.relaymq.internal.BusSettings
 import io.relaymq.internal.FROM_RELAYMQ
 import io.relaymq.internal.FromRelayMQ
 import io.relaymq.internal.RequestFuture
-import kotlinx.coroutines.future.asCompletableFuture
 import kotlinx.coroutines.future.await
 import java.nio.file.Path
 import java.time.Clock
 import java.util.Optional
 import java.util.concurrent.CompletableFuture
-import java.util.concurrent.CompletionException
 import java.util.concurrent.Executor
 import java.util.concurrent.TimeUnit
 import kotlin.time.toKotlinDuration
@@ -289,12 +287,7 @@ public class MessageBus private constructor(settings: BusSettings) : AutoCloseab
      *   replying, or the `handle()` call of an async one): it would wait for itself.
      * @throws SnapshotException when writing a snapshot failed (it carries the summary).
      */
-    public fun shutdown(): CloseSummary =
-        try {
-            bus.close(null).asCompletableFuture().join().orThrow()
-        } catch (e: CompletionException) {
-            throw e.cause ?: e
-        }
+    public fun shutdown(): CloseSummary = bus.closeAndWait()
 
     /** Same as [shutdown], discarding the summary; for try-with-resources. */
     override fun close() {

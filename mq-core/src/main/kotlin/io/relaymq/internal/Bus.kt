@@ -19,9 +19,11 @@ import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.asCoroutineDispatcher
 import kotlinx.coroutines.asExecutor
 import kotlinx.coroutines.async
+import kotlinx.coroutines.future.asCompletableFuture
 import java.nio.file.Path
 import java.time.Clock
 import java.util.concurrent.CompletableFuture
+import java.util.concurrent.CompletionException
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.Executor
 import kotlin.coroutines.CoroutineContext
@@ -154,13 +156,9 @@ internal class Bus(val settings: BusSettings) {
      * Where a queue's consumers run: Kotlin and async handlers on the bus dispatcher; blocking handlers
      * on the builder's executor, or else on the queue's own [threads].
      */
-    private fun consumerContext(blocking: Boolean, threads: QueueThreads?): (Int) -> CoroutineContext {
-        val executor = executorDispatcher
-        return when {
-            !blocking -> { _ -> EmptyCoroutineContext }
-            executor != null -> { _ -> executor }
-            else -> { _ -> checkNotNull(threads).dispatcher }
-        }
+    private fun consumerContext(blocking: Boolean, threads: QueueThreads?): CoroutineContext = when {
+        !blocking -> EmptyCoroutineContext
+        else -> executorDispatcher ?: checkNotNull(threads).dispatcher
     }
 
     @Suppress("UNCHECKED_CAST")
@@ -318,6 +316,17 @@ internal class Bus(val settings: BusSettings) {
     }
 
     // ---------------------------------------------------------------- closing
+
+    /**
+     * The blocking close of both doors (`MQ.close()`, `MessageBus.shutdown()`/`close()`): [close], waited
+     * for on this thread, with the close's own exception rethrown rather than wrapped.
+     */
+    fun closeAndWait(): CloseSummary =
+        try {
+            close(null).asCompletableFuture().join().orThrow()
+        } catch (e: CompletionException) {
+            throw e.cause ?: e
+        }
 
     /**
      * Starts the close (idempotent) and returns its outcome. Refused from one of this bus's own

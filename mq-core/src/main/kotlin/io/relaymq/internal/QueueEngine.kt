@@ -49,8 +49,8 @@ internal class QueueEngine<T>(
     payloadType: Class<*>?,
     handler: suspend (Message<T>) -> Any?,
     blocking: Boolean,
-    /** Makes the context for a batch of `n` new consumers: a dispatcher for blocking handlers, or nothing. */
-    private val consumerContext: (n: Int) -> CoroutineContext,
+    /** The context of the queue's consumers: the dispatcher of blocking handlers, or nothing. */
+    private val consumerContext: CoroutineContext,
     /** The queue's own threads (blocking handlers without a user executor), sized here; else `null`. */
     private val threads: QueueThreads?,
     private val transport: MessageTransport<T>,
@@ -141,10 +141,9 @@ internal class QueueEngine<T>(
 
     private fun launch(indices: List<Int>) { // guarded by resizeLock
         if (indices.isEmpty()) return
-        val context = consumerContext(indices.size)
         for (i in indices) {
             val slot = consumers[i].first
-            val job = queueScope.launch(context + CoroutineName("relaymq-consumer-$name-${slot.index}")) { loop.run(slot) }
+            val job = queueScope.launch(consumerContext + CoroutineName("relaymq-consumer-$name-${slot.index}")) { loop.run(slot) }
             consumers[i] = slot to job
             if (threads != null) job.invokeOnCompletion { synchronized(resizeLock) { sizeThreads() } }
         }

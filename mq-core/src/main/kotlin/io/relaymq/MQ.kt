@@ -68,6 +68,13 @@ public class MQ internal constructor(
      *   (file left in place) instead of being moved aside with an error log.
      * @param clock where publish times, delayed deliveries and retry backoffs read the time. In tests on
      *   virtual time, pass a clock that reads the test scheduler's time, together with its dispatcher.
+     * @param journalDirectory where durable queues ([QueueOptions.durable]) keep their crash-safe
+     *   journals, one subdirectory per queue; `null` (the default): no queue can be durable. It may be
+     *   the snapshot directory.
+     * @param fsyncPolicy when journals are forced to disk, and so what a crash or a power loss can take
+     *   (see [FsyncPolicy]); default [FsyncPolicy.perGroupCommit].
+     * @param strictJournal a corrupt journal file makes registration fail (file left in place) instead
+     *   of being moved aside, after recovering what it can, with an error log.
      * @throws IllegalArgumentException if [drainTimeout] is not positive.
      */
     public constructor(
@@ -77,7 +84,15 @@ public class MQ internal constructor(
         shutdownMode: ShutdownMode = ShutdownMode.SNAPSHOT_IMMEDIATELY,
         strictSnapshots: Boolean = false,
         clock: Clock = Clock.systemUTC(),
-    ) : this(BusSettings(dispatcher, drainTimeout, snapshotDirectory, shutdownMode, strictSnapshots, clock))
+        journalDirectory: Path? = null,
+        fsyncPolicy: FsyncPolicy = FsyncPolicy.perGroupCommit(),
+        strictJournal: Boolean = false,
+    ) : this(
+        BusSettings(
+            dispatcher, drainTimeout, snapshotDirectory, shutdownMode, strictSnapshots, clock,
+            journalDirectory = journalDirectory, fsyncPolicy = fsyncPolicy, strictJournal = strictJournal,
+        ),
+    )
 
     @PublishedApi
     internal val bus: Bus = Bus(settings)
@@ -87,6 +102,12 @@ public class MQ internal constructor(
 
     /** The snapshot directory, or `null` when messages live in memory only. */
     public val snapshotDirectory: Path? get() = bus.snapshotDirectory
+
+    /** Where durable queues keep their journals, or `null` when the bus has none. */
+    public val journalDirectory: Path? get() = bus.settings.journalDirectory
+
+    /** When journals are forced to disk. */
+    public val fsyncPolicy: FsyncPolicy get() = bus.settings.fsyncPolicy
 
     /** What close does with pending messages when there is a snapshot directory. */
     public val shutdownMode: ShutdownMode get() = bus.shutdownMode

@@ -268,6 +268,12 @@ public class MessageBus private constructor(settings: BusSettings) : AutoCloseab
     /** The snapshot directory, or empty when messages live in memory only. */
     public fun snapshotDirectory(): Optional<Path> = Optional.ofNullable(bus.snapshotDirectory)
 
+    /** Where durable queues keep their journals, or empty when the bus has none. */
+    public fun journalDirectory(): Optional<Path> = Optional.ofNullable(bus.settings.journalDirectory)
+
+    /** When journals are forced to disk. */
+    public fun fsyncPolicy(): FsyncPolicy = bus.settings.fsyncPolicy
+
     /** What close does with pending messages when there is a snapshot directory. */
     public fun shutdownMode(): ShutdownMode = bus.shutdownMode
 
@@ -340,6 +346,22 @@ public class MessageBus private constructor(settings: BusSettings) : AutoCloseab
          * instead of moving it aside and starting the queue without it. Default false.
          */
         public fun strictSnapshots(strict: Boolean): Builder = apply { settings = settings.copy(strictSnapshots = strict) }
+
+        /**
+         * Lets queues be durable ([QueueOptions.durable]): each keeps a crash-safe journal in its own
+         * subdirectory of [directory], created owner-only if missing and locked while the bus uses it.
+         * It may be the snapshot directory. Default: none (no queue can be durable).
+         */
+        public fun journalDirectory(directory: Path): Builder = apply { settings = settings.copy(journalDirectory = directory) }
+
+        /** When journals are forced to disk, and so what a crash can take; see [FsyncPolicy]. Default [FsyncPolicy.perGroupCommit]. */
+        public fun fsyncPolicy(policy: FsyncPolicy): Builder = apply { settings = settings.copy(fsyncPolicy = policy) }
+
+        /**
+         * With a journal directory: fail registration on a corrupt journal file (leaving it in place)
+         * instead of recovering every valid record, moving the file aside and logging it. Default false.
+         */
+        public fun strictJournal(strict: Boolean): Builder = apply { settings = settings.copy(strictJournal = strict) }
 
         /** Creates the bus. Register queues on it, then call [MessageBus.start]. */
         public fun build(): MessageBus = MessageBus(settings)

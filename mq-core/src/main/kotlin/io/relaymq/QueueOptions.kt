@@ -58,6 +58,16 @@ public class QueueOptions private constructor(
     @get:JvmName("codec") public val codec: MessageCodec<*>?,
     /** Java: the class every payload of the queue must be an instance of (see the class KDoc); `null` for none. */
     @get:JvmName("payloadType") public val payloadType: Class<*>?,
+    /**
+     * `true`: the queue keeps a crash-safe journal in the bus's journal directory. A publish completes
+     * only once its message is on disk (as the bus's [FsyncPolicy] says), and registering the queue
+     * again after a crash or a close replays every message that had not ended, with its id, payload,
+     * attempt, due time and ordering key. Delivery is at least once: a message whose handler finished
+     * just before a crash may be delivered again. `String` and `byte[]` payloads need no [codec]; other
+     * types need one. Registering a durable queue on a bus without a journal directory fails. Default
+     * `false`: the queue lives in memory (and in the close snapshot, if the bus has one).
+     */
+    @get:JvmName("isDurable") public val durable: Boolean,
 ) {
     /**
      * Kotlin's way to make options: named arguments, every one optional (the properties say what each
@@ -73,7 +83,8 @@ public class QueueOptions private constructor(
         deadLetterQueue: String? = null,
         deadLetterHandler: DeadLetterHandler? = null,
         codec: MessageCodec<*>? = null,
-    ) : this(concurrency, capacity, overflow, onDrop, retry, deadLetterQueue, deadLetterHandler, codec, null)
+        durable: Boolean = false,
+    ) : this(concurrency, capacity, overflow, onDrop, retry, deadLetterQueue, deadLetterHandler, codec, null, durable)
 
     init {
         requireConcurrency(concurrency, "QueueOptions")
@@ -91,7 +102,8 @@ public class QueueOptions private constructor(
     override fun toString(): String =
         "QueueOptions(concurrency=$concurrency, capacity=${if (isBounded) capacity else "unbounded"}, overflow=$overflow" +
             (retry?.let { ", retry=$it" } ?: "") + (deadLetterQueue?.let { ", deadLetterQueue=$it" } ?: "") +
-            (codec?.let { ", codec=$it" } ?: "") + (payloadType?.let { ", payloadType=${it.name}" } ?: "") + ")"
+            (codec?.let { ", codec=$it" } ?: "") + (payloadType?.let { ", payloadType=${it.name}" } ?: "") +
+            (if (durable) ", durable" else "") + ")"
 
     /** Java builder for [QueueOptions]; obtain one with `QueueOptions.builder()`. */
     public class Builder internal constructor(@Suppress("UNUSED_PARAMETER") marker: FromRelayMQ) {
@@ -104,6 +116,7 @@ public class QueueOptions private constructor(
         private var deadLetterHandler: DeadLetterHandler? = null
         private var codec: MessageCodec<*>? = null
         private var payloadType: Class<*>? = null
+        private var durable = false
 
         /** See [QueueOptions.concurrency]. */
         public fun concurrency(concurrency: Int): Builder = apply { this.concurrency = concurrency }
@@ -139,9 +152,12 @@ public class QueueOptions private constructor(
          */
         public fun payloadType(type: Class<*>?): Builder = apply { payloadType = type }
 
+        /** See [QueueOptions.durable]. */
+        public fun durable(durable: Boolean): Builder = apply { this.durable = durable }
+
         /** The options. @throws IllegalArgumentException for concurrency or capacity below 1, or a blank deadLetterQueue. */
         public fun build(): QueueOptions =
-            QueueOptions(concurrency, capacity, overflow, onDrop, retry, deadLetterQueue, deadLetterHandler, codec, payloadType)
+            QueueOptions(concurrency, capacity, overflow, onDrop, retry, deadLetterQueue, deadLetterHandler, codec, payloadType, durable)
     }
 
     // Private: Java sees the static QueueOptions.builder() and no Companion; Kotlin uses the constructor's named arguments.

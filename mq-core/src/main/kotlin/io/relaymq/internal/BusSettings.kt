@@ -1,5 +1,6 @@
 package io.relaymq.internal
 
+import io.relaymq.FsyncPolicy
 import io.relaymq.ShutdownMode
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.Dispatchers
@@ -36,8 +37,19 @@ internal data class BusSettings(
     val executor: Executor? = null,
     /** Test seam for snapshot writes. */
     val snapshotFileSystem: SnapshotFileSystem = SnapshotFileSystem.Default,
+    /** Where durable queues keep their journals; `null`: no queue of this bus can be durable. */
+    val journalDirectory: Path? = null,
+    /** When journals are forced to disk. */
+    val fsyncPolicy: FsyncPolicy = FsyncPolicy.perGroupCommit(),
+    /** A corrupt journal file fails registration instead of being moved aside. */
+    val strictJournal: Boolean = false,
+    /** Test seam: a journal rolls to a new segment file before one would grow past this many bytes. */
+    val journalSegmentBytes: Int = DEFAULT_JOURNAL_SEGMENT_BYTES,
+    /** Test seam for journal writes. */
+    val journalFileSystem: JournalFileSystem = JournalFileSystem.Default,
 ) {
     init {
+        require(journalSegmentBytes >= 4096) { "journalSegmentBytes must be at least 4096, was $journalSegmentBytes" }
         require(drainTimeout.isPositive()) {
             "drainTimeout must be positive (it is how long close waits for accepted messages), was $drainTimeout"
         }
@@ -45,8 +57,12 @@ internal data class BusSettings(
 
     override fun toString(): String =
         "BusSettings(drainTimeout=$drainTimeout, snapshotDirectory=$snapshotDirectory, shutdownMode=$shutdownMode, " +
-            "strictSnapshots=$strictSnapshots, clock=$clock, executor=$executor)"
+            "strictSnapshots=$strictSnapshots, clock=$clock, executor=$executor, journalDirectory=$journalDirectory, " +
+            "fsyncPolicy=$fsyncPolicy, strictJournal=$strictJournal)"
 }
+
+/** The largest a journal segment file grows before the journal rolls to a new one. */
+internal const val DEFAULT_JOURNAL_SEGMENT_BYTES: Int = 64 * 1024 * 1024
 
 /** The default drain timeout of a bus. */
 internal val DEFAULT_DRAIN_TIMEOUT: Duration = 30.seconds

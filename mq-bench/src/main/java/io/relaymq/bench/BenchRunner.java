@@ -30,7 +30,8 @@ import org.openjdk.jmh.runner.options.TimeValue;
  * shows the median of those ratios. Raw JMH JSON for every round lands in {@code bench-results/}.
  *
  * <p>System properties: {@code rounds} (default 3), {@code warmups} (default 4), {@code iterations}
- * (default 5), each iteration 1 s; {@code only} (a scenario name) to run one scenario.
+ * (default 5), each iteration 1 s; {@code only} (a scenario name) to run one scenario, or
+ * {@code only=durability} to run {@link DurabilityRunner} (issue 11's durable queue benchmarks) instead.
  */
 public final class BenchRunner {
     /** A target: our figure against a peer's, as a ratio; {@code gated} false for reported-only ceilings. */
@@ -64,6 +65,10 @@ public final class BenchRunner {
         int warmups = Integer.getInteger("warmups", 4);
         int iterations = Integer.getInteger("iterations", 5);
         String only = System.getProperty("only");
+        if (only != null && only.startsWith("durab")) { // the durability suite: plain JVMs per cell, not JMH
+            DurabilityRunner.main(args);
+            return;
+        }
         Path out = Path.of("bench-results");
         Files.createDirectories(out);
         String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));

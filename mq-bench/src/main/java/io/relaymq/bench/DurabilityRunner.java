@@ -1,0 +1,196 @@
+package io.relaymq.bench;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+/**
+ * The durability suite (issue 11): durable publish throughput and latency against square/tape and a
+ * naive fsync-per-message journal, an in-memory queue beside a durable one, and recovery of a large
+ * backlog. Every figure is measured in one run, in rounds; each measurement ("cell") runs in a JVM of
+ * its own ({@link DurableCell}); odd rounds reverse the order of concurrency levels, implementations
+ * and variants; ratios are taken per round and the report shows their median. Journals live under
+ * {@code -DbenchDir} (default {@code /work/bench-tmp}, which must be on a real disk) and are deleted
+ * after each cell.
+ *
+ * <pre>
+ * java -jar mq-bench/target/benchmarks.jar -Donly=durability        (or: java -cp ... io.relaymq.bench.DurabilityRunner)
+ * </pre>
+ *
+ * <p>System properties: {@code rounds} (3), {@code warmup} (3 s), {@code iterations} (3),
+ * {@code iterationSeconds} (2), {@code publishers} ("1,8,64,256"), {@code window} (256),
+ * {@code parts} ("throughput,memory,recovery"), {@code kotlin} (true: also Kotlin coroutine publishers),
+ * {@code recoveryMessages} (1,000,000), {@code cellJvmArgs} (extra JVM arguments for every cell, e.g.
+ * JFR), {@code benchDir}.
+ */
+public final class DurabilityRunner {
+    private DurabilityRunner() { }
+
+    public static void main(String[] args) throws Exception {
+        int rounds = Integer.getInteger("rounds", 3);
+        List<Integer> levels = Arrays.stream(System.getProperty("publishers", "1,8,64,256").split(","))
+            .map(String::trim).map(Integer::valueOf).toList();
+        int window = Integer.getInteger("window", 256);
+        List<String> parts = List.of(System.getProperty("parts", "throughput,memory,recovery").split(","));
+        boolean kotlin = Boolean.parseBoolean(System.getProperty("kotlin", "true"));
+        int recoveryMessages = Integer.getInteger("recoveryMessages", 1_000_000);
+        String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
+        Path base = Path.of(System.getProperty("benchDir", "/work/bench-tmp")).resolve("durability-" + stamp);
+        Files.createDirectories(base);
+        String store = Files.getFileStore(base).type();
+        if (store.equals("tmpfs") || store.equals("ramfs")) {
+            throw new IllegalStateException(base + " is on " + store + ": fsync would cost nothing. Pass -DbenchDir=<a directory on a disk>.");
+        }
+        System.out.printf("Durability suite: journals under %s (%s), %d round(s)%n", base, store, rounds);
+
+        DurabilityResults results = new DurabilityResults(rounds, levels, window, kotlin, recoveryMessages);
+        try {
+            for (int round = 0; round < rounds; round++) {
+                boolean reverse = round % 2 == 1;
+                if (parts.contains("throughput")) {
+                    List<String> impls = new ArrayList<>(List.of("tape", "naive", "relaymq-java"));
+                    if (kotlin) impls.add("relaymq-kotlin");
+                    List<Integer> order = new ArrayList<>(levels);
+                    if (reverse) {
+                        Collections.reverse(impls);
+                        Collections.reverse(order);
+                    }
+                    if (!reverse) results.put(round, "window", cell(base, round, "throughput", "relaymq-window", Integer.toString(window)));
+                    for (int level : order) {
+                        for (String impl : impls) {
+                            results.put(round, impl + "@" + level, cell(base, round, "throughput", impl, Integer.toString(level)));
+                        }
+                    }
+                    if (reverse) results.put(round, "window", cell(base, round, "throughput", "relaymq-window", Integer.toString(window)));
+                }
+                if (parts.contains("memory")) {
+                    List<String> variants = new ArrayList<>(DurabilityResults.MEMORY_VARIANTS);
+                    if (reverse) Collections.reverse(variants);
+                    for (String variant : variants) results.put(round, "memory:" + variant, cell(base, round, "memory", variant));
+                }
+                if (parts.contains("recovery")) {
+                    List<String> modes = new ArrayList<>(List.of("close", "kill"));
+                    if (reverse) Collections.reverse(modes);
+                    if (reverse) results.put(round, "memfill", cell(base, round, "memfill", Integer.toString(recoveryMessages)));
+                    for (String mode : modes) {
+                        Path dir = base.resolve("r" + (round + 1) + "-recovery-" + mode);
+                        Map<String, String> fill = run(round, dir, false, "fill", mode, Integer.toString(recoveryMessages), dir.toString());
+                        Map<String, String> both = new LinkedHashMap<>(fill);
+                        if (fill.containsKey("error")) delete(dir);
+                        else both.putAll(run(round, dir, true, "recover", Integer.toString(recoveryMessages), dir.toString()));
+                        results.put(round, "recovery:" + mode, both);
+                    }
+                    if (!reverse) results.put(round, "memfill", cell(base, round, "memfill", Integer.toString(recoveryMessages)));
+                }
+            }
+        } finally {
+            delete(base);
+        }
+        String report = results.report();
+        System.out.println();
+        System.out.println(report);
+        Path out = Path.of("bench-results");
+        Files.createDirectories(out);
+        Path summary = out.resolve(stamp + "-durability.md");
+        Files.writeString(summary, report);
+        System.out.println("This summary: " + summary.toAbsolutePath());
+    }
+
+    /** Runs one cell in a fresh directory (its last argument, except for memfill) and deletes it after. */
+    private static Map<String, String> cell(Path base, int round, String kind, String... rest) throws Exception {
+        Path dir = base.resolve("r" + (round + 1) + "-" + kind + "-" + String.join("-", rest));
+        List<String> args = new ArrayList<>();
+        args.add(kind);
+        args.addAll(List.of(rest));
+        if (!kind.equals("memfill")) args.add(dir.toString());
+        return run(round, dir, true, args.toArray(new String[0]));
+    }
+
+    /**
+     * Runs a cell in a JVM of its own and returns its figures; a cell that fails (or prints no result
+     * within 10 minutes) yields {@code error=...} instead, and the suite goes on.
+     */
+    private static Map<String, String> run(int round, Path dir, boolean deleteAfter, String... args) throws Exception {
+        try {
+            return runOrThrow(round, dir, args);
+        } catch (Exception e) {
+            System.out.println("    FAILED: " + e.getMessage());
+            Map<String, String> failed = new LinkedHashMap<>();
+            failed.put("error", e.getMessage());
+            return failed;
+        } finally {
+            if (deleteAfter) delete(dir);
+        }
+    }
+
+    private static Map<String, String> runOrThrow(int round, Path dir, String... args) throws Exception {
+        Files.createDirectories(dir);
+        List<String> command = new ArrayList<>();
+        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        boolean big = args[0].equals("fill") || args[0].equals("recover") || args[0].equals("memfill");
+        command.add(big ? "-Xms4g" : "-Xms2g");
+        command.add(big ? "-Xmx4g" : "-Xmx2g");
+        String extra = System.getProperty("cellJvmArgs", "").trim();
+        if (!extra.isEmpty()) command.addAll(List.of(extra.split("\\s+")));
+        for (String p : List.of("warmup", "iterations", "iterationSeconds")) {
+            String v = System.getProperty(p);
+            if (v != null) command.add("-D" + p + "=" + v);
+        }
+        command.add("-cp");
+        command.add(System.getProperty("java.class.path"));
+        command.add(DurableCell.class.getName());
+        command.addAll(List.of(args));
+        System.out.printf("--- round %d: %s%n", round + 1, String.join(" ", args));
+        Process process = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        Thread watchdog = new Thread(() -> {
+            try {
+                if (!process.waitFor(10, TimeUnit.MINUTES)) process.destroyForcibly();
+            } catch (InterruptedException e) {
+                process.destroyForcibly();
+            }
+        }, "cell-watchdog");
+        watchdog.setDaemon(true);
+        watchdog.start();
+        Map<String, String> figures = null;
+        try (BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = out.readLine()) != null) {
+                if (line.startsWith("RESULT")) {
+                    figures = new LinkedHashMap<>();
+                    for (String pair : line.substring("RESULT".length()).trim().split(" ")) {
+                        int eq = pair.indexOf('=');
+                        if (eq > 0) figures.put(pair.substring(0, eq), pair.substring(eq + 1));
+                    }
+                    System.out.println("    " + line);
+                } else if (!line.isBlank()) {
+                    System.out.println("    | " + line);
+                }
+            }
+        }
+        int exit = process.waitFor();
+        if (exit != 0 || figures == null) {
+            throw new IllegalStateException("cell " + String.join(" ", args) + " failed (exit " + exit + ")");
+        }
+        return figures;
+    }
+
+    private static void delete(Path dir) throws Exception {
+        if (!Files.exists(dir)) return;
+        try (Stream<Path> walk = Files.walk(dir)) {
+            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+        }
+    }
+}

@@ -69,6 +69,19 @@ final class DurabilityResults {
         return sb.toString();
     }
 
+    /** Every figure of every cell, one line per round and cell, for re-reading later. */
+    String raw() {
+        StringBuilder sb = new StringBuilder();
+        for (int r = 0; r < rounds; r++) {
+            for (Map.Entry<String, Map<String, String>> e : new java.util.TreeMap<>(byRound.get(r)).entrySet()) {
+                sb.append("round=").append(r + 1).append(" cell=").append(e.getKey());
+                e.getValue().forEach((k, v) -> sb.append(' ').append(k).append('=').append(v.replace(' ', '_')));
+                sb.append('\n');
+            }
+        }
+        return sb.toString();
+    }
+
     String report() {
         StringBuilder sb = new StringBuilder();
         sb.append(String.format(Locale.ROOT, "Durability suite, %s. Machine: %d cores, %s %s; %d round(s); each cell a fresh JVM; "
@@ -79,6 +92,7 @@ final class DurabilityResults {
         if (!errors.isEmpty()) sb.append("Failed cells:\n").append(errors).append('\n');
         throughput(sb);
         latency(sb);
+        conditions(sb);
         memory(sb);
         recovery(sb);
         return sb.toString().replace("NaN", "-"); // a figure of a failed or skipped cell
@@ -93,8 +107,9 @@ final class DurabilityResults {
         sb.append("Durable publish throughput (publishes acknowledged per second; median of rounds). Publishers: platform threads "
             + "blocking on each publish (`publish(...).join()`, tape `add`, naive append+force), or coroutines calling the "
             + "suspending `publish`; the durable queue's 4 consumers run a no-op handler.\n\n");
-        sb.append("| publishers | RelayMQ publishers | RelayMQ | tape | naive | vs tape: median (per round) | vs naive: median (per round) | target | met |\n");
-        sb.append("|---|---|---|---|---|---|---|---|---|\n");
+        sb.append("| publishers | RelayMQ publishers | RelayMQ | tape | naive | vs tape: median (per round) | vs naive: median (per round) "
+            + "| target | met | vs tape with 1 thread (per round) |\n");
+        sb.append("|---|---|---|---|---|---|---|---|---|---|\n");
         List<String> ours = new ArrayList<>(List.of("relaymq-java"));
         if (kotlin) ours.add("relaymq-kotlin");
         for (int level : levels) {
@@ -111,14 +126,15 @@ final class DurabilityResults {
                     target = ">= 0.83x naive (within 1.2x)";
                     met = median(vsNaive) >= VS_NAIVE_AT_ONE ? "yes" : "**no**";
                 }
-                sb.append(String.format(Locale.ROOT, "| %d | %s | %,.0f | %,.0f | %,.0f | %s | %s | %s | %s |%n", level,
+                sb.append(String.format(Locale.ROOT, "| %d | %s | %,.0f | %,.0f | %,.0f | %s | %s | %s | %s | %s |%n", level,
                     impl.equals("relaymq-java") ? "threads, join()" : "coroutines", median(values(cell, "opsPerSec")),
                     median(values("tape@" + level, "opsPerSec")), median(values("naive@" + level, "opsPerSec")),
-                    ratio(vsTape), ratio(vsNaive), target, met));
+                    ratio(vsTape), ratio(vsNaive), target, met,
+                    has("tape@1") ? ratio(ratios(cell, "opsPerSec", "tape@1", "opsPerSec")) : "-"));
             }
         }
         if (has("window") && has("tape@1")) {
-            sb.append(String.format(Locale.ROOT, "| 1 thread, %d in flight | futures | %,.0f | %,.0f (1 thread) | %,.0f (1 thread) | %s | %s | - | - |%n",
+            sb.append(String.format(Locale.ROOT, "| 1 thread, %d in flight | futures | %,.0f | %,.0f (1 thread) | %,.0f (1 thread) | %s | %s | - | - | - |%n",
                 window, median(values("window", "opsPerSec")), median(values("tape@1", "opsPerSec")),
                 median(values("naive@1", "opsPerSec")), ratio(ratios("window", "opsPerSec", "tape@1", "opsPerSec")),
                 ratio(ratios("window", "opsPerSec", "naive@1", "opsPerSec"))));
@@ -151,20 +167,47 @@ final class DurabilityResults {
         sb.append('\n');
     }
 
+    /**
+     * What the rest of the machine did during each throughput measurement (other sessions share this VM),
+     * and for RelayMQ how many publishes shared a disk flush (meaningful when nothing else flushed).
+     */
+    private void conditions(StringBuilder sb) {
+        if (!has("tape@" + levels.get(0))) return;
+        sb.append("Measurement conditions per round: CPUs kept busy by other processes, and disk flushes per second "
+            + "(all processes) during the measured iterations; for RelayMQ, publishes per disk flush.\n\n");
+        sb.append("| cell | others' CPUs | disk flushes/s | publishes per flush |\n|---|---|---|---|\n");
+        List<String> cells = new ArrayList<>();
+        for (int level : levels) {
+            cells.add("tape@" + level);
+            cells.add("naive@" + level);
+            cells.add("relaymq-java@" + level);
+            if (kotlin) cells.add("relaymq-kotlin@" + level);
+        }
+        if (has("window")) cells.add("window");
+        for (String cell : cells) {
+            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %s |%n", cell, join(values(cell, "foreignCpus"), "%.2f"),
+                join(values(cell, "diskFlushesPerSec"), "%.0f"),
+                cell.startsWith("relaymq") || cell.equals("window")
+                    ? join(ratios(cell, "opsPerSec", cell, "diskFlushesPerSec"), "%.1f") : "-"));
+        }
+        sb.append('\n');
+    }
+
     private void memory(StringBuilder sb) {
         if (!has("memory:alone")) return;
         sb.append(String.format(Locale.ROOT, "In-memory queue beside a durable one: 4 threads publish batches of 100,000 (fire and forget) "
             + "to an in-memory queue with 4 counting consumers; durable load: %d threads publishing and joining.%n%n",
             InMemoryBesideDurable.DURABLE_PUBLISHERS));
-        sb.append("| variant | in-memory msgs/s | vs alone: median (per round) | vs separate-bus: median (per round) | durable publishes/s alongside |\n");
-        sb.append("|---|---|---|---|---|\n");
+        sb.append("| variant | in-memory msgs/s | vs alone: median (per round) | vs separate-bus: median (per round) | durable publishes/s alongside "
+            + "| others' CPUs (per round) |\n");
+        sb.append("|---|---|---|---|---|---|\n");
         for (String v : MEMORY_VARIANTS) {
             String cell = "memory:" + v;
             double durable = median(values(cell, "durableOpsPerSec"));
-            sb.append(String.format(Locale.ROOT, "| %s | %,.0f | %s | %s | %s |%n", v, median(values(cell, "opsPerSec")),
+            sb.append(String.format(Locale.ROOT, "| %s | %,.0f | %s | %s | %s | %s |%n", v, median(values(cell, "opsPerSec")),
                 v.equals("alone") ? "-" : ratio(ratios(cell, "opsPerSec", "memory:alone", "opsPerSec")),
                 v.equals("same-bus") ? ratio(ratios(cell, "opsPerSec", "memory:separate-bus", "opsPerSec")) : "-",
-                Double.isNaN(durable) ? "-" : String.format(Locale.ROOT, "%,.0f", durable)));
+                Double.isNaN(durable) ? "-" : String.format(Locale.ROOT, "%,.0f", durable), join(values(cell, "foreignCpus"), "%.2f")));
         }
         sb.append('\n');
     }
@@ -174,20 +217,22 @@ final class DurabilityResults {
         sb.append(String.format(Locale.ROOT, "Recovery of %,d pending durable messages (100-byte strings), in a fresh JVM, page cache warm. "
             + "`registerQueue` replays the journal; target: under %.0f s.%n%n", recoveryMessages, RECOVERY_SECONDS));
         sb.append("| journal left by | fill publishes/s (1 thread, 1024 in flight) | journal bytes | read+CRC32C all files, s | "
-            + "registerQueue, s: median (per round) | met | start to all handled, s | registerQueue vs in-memory publish of as many |\n");
-        sb.append("|---|---|---|---|---|---|---|---|\n");
+            + "registerQueue, s: median (per round) | met | start to all handled, s | registerQueue vs in-memory publish of as many "
+            + "| others' CPUs during registerQueue (per round) |\n");
+        sb.append("|---|---|---|---|---|---|---|---|---|\n");
         for (String mode : List.of("close", "kill")) {
             String cell = "recovery:" + mode;
             if (!has(cell)) continue;
             List<Double> register = values(cell, "registerSeconds");
             double reg = median(register);
-            sb.append(String.format(Locale.ROOT, "| %s | %,.0f | %,.0f | %.3f | %.3f (%s) | %s | %.3f | %s |%n",
+            sb.append(String.format(Locale.ROOT, "| %s | %,.0f | %,.0f | %.3f | %.3f (%s) | %s | %.3f | %s | %s |%n",
                 mode.equals("close") ? "close (1 s drain timeout)" : "halt (no close, like kill -9)",
                 median(values(cell, "fillOpsPerSec")), median(values(cell, "journalBytes")),
                 median(values(cell, "rawReadSeconds")), reg, join(register, "%.3f"),
                 Double.isNaN(reg) ? "**failed**" : reg < RECOVERY_SECONDS ? "yes" : "**no**",
                 median(values(cell, "drainSeconds")),
-                has("memfill") ? ratio(ratios(cell, "registerSeconds", "memfill", "memFillSeconds")) : "-"));
+                has("memfill") ? ratio(ratios(cell, "registerSeconds", "memfill", "memFillSeconds")) : "-",
+                join(values(cell, "foreignCpus"), "%.2f")));
         }
         if (has("memfill")) {
             sb.append(String.format(Locale.ROOT, "%nBaseline: publishing %,d messages to an in-memory queue that is not started, fresh JVM: "

@@ -34,7 +34,7 @@ import java.util.stream.Stream;
  * {@code iterationSeconds} (2), {@code publishers} ("1,8,64,256"), {@code window} (256),
  * {@code parts} ("throughput,memory,recovery"), {@code kotlin} (true: also Kotlin coroutine publishers),
  * {@code recoveryMessages} (1,000,000), {@code cellJvmArgs} (extra JVM arguments for every cell, e.g.
- * JFR), {@code benchDir}.
+ * JFR), {@code benchDir}, {@code quietWait}, {@code quietCpus}, {@code quietFlushes} (see {@link #waitForQuiet}).
  */
 public final class DurabilityRunner {
     private DurabilityRunner() { }
@@ -106,7 +106,9 @@ public final class DurabilityRunner {
         Files.createDirectories(out);
         Path summary = out.resolve(stamp + "-durability.md");
         Files.writeString(summary, report);
-        System.out.println("This summary: " + summary.toAbsolutePath());
+        Path raw = out.resolve(stamp + "-durability-raw.txt");
+        Files.writeString(raw, results.raw());
+        System.out.println("This summary: " + summary.toAbsolutePath() + "; every figure: " + raw.toAbsolutePath());
     }
 
     /** Runs one cell in a fresh directory (its last argument, except for memfill) and deletes it after. */
@@ -138,6 +140,7 @@ public final class DurabilityRunner {
 
     private static Map<String, String> runOrThrow(int round, Path dir, String... args) throws Exception {
         Files.createDirectories(dir);
+        double waited = waitForQuiet(MachineLoad.forDirectory(dir));
         List<String> command = new ArrayList<>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         boolean big = args[0].equals("fill") || args[0].equals("recover") || args[0].equals("memfill");
@@ -184,7 +187,39 @@ public final class DurabilityRunner {
         if (exit != 0 || figures == null) {
             throw new IllegalStateException("cell " + String.join(" ", args) + " failed (exit " + exit + ")");
         }
+        figures.put("waitedForQuietSeconds", LoadMeasurement.fmt(waited));
         return figures;
+    }
+
+    /**
+     * This VM is shared with other sessions' builds and tests: before a cell, waits (up to
+     * {@code -DquietWait} seconds, default 60) until, over one second, other processes keep less than
+     * {@code -DquietCpus} CPUs busy (default 0.3) and the disk completes at most {@code -DquietFlushes}
+     * flushes per second (default 20). Returns the seconds waited. What the rest of the machine did
+     * during each measurement is recorded by the cell itself ({@link MachineLoad}) and reported.
+     */
+    private static double waitForQuiet(MachineLoad machine) throws InterruptedException {
+        double maxCpus = Double.parseDouble(System.getProperty("quietCpus", "0.3"));
+        double maxFlushes = Double.parseDouble(System.getProperty("quietFlushes", "20"));
+        long start = System.nanoTime();
+        long deadline = start + TimeUnit.SECONDS.toNanos(Long.getLong("quietWait", 60));
+        boolean told = false;
+        while (true) {
+            MachineLoad.Sample a = machine.sample();
+            double ownA = MachineLoad.ownCpuSeconds();
+            Thread.sleep(1000);
+            MachineLoad.Sample b = machine.sample();
+            double cpus = MachineLoad.foreignCpus(a, b, MachineLoad.ownCpuSeconds() - ownA);
+            double flushes = MachineLoad.flushesPerSecond(a, b);
+            boolean quiet = cpus <= maxCpus && flushes <= maxFlushes;
+            if (quiet || System.nanoTime() > deadline) {
+                if (!quiet) System.out.printf("    (machine still busy: %.2f CPUs, %.0f disk flushes/s by others; measuring anyway)%n", cpus, flushes);
+                return (System.nanoTime() - start) / 1e9;
+            }
+            if (!told) System.out.printf("    (waiting for a quieter machine: %.2f CPUs, %.0f disk flushes/s by others)%n", cpus, flushes);
+            told = true;
+            Thread.sleep(2000);
+        }
     }
 
     private static void delete(Path dir) throws Exception {

@@ -47,12 +47,12 @@ public final class DurableCell {
         switch (impl) {
             case "relaymq-kotlin" -> {
                 try (CoroutinePublishers load = new CoroutinePublishers(dir, publishers)) {
-                    return LoadMeasurement.measure(load, timing);
+                    return LoadMeasurement.measure(load, timing, MachineLoad.forDirectory(dir));
                 }
             }
             case "relaymq-window" -> {
                 try (RelayBlockingTarget target = new RelayBlockingTarget(dir)) {
-                    return LoadMeasurement.measure(new WindowedPublisher(target.bus(), publishers), timing);
+                    return LoadMeasurement.measure(new WindowedPublisher(target.bus(), publishers), timing, MachineLoad.forDirectory(dir));
                 }
             }
             default -> {
@@ -62,7 +62,7 @@ public final class DurableCell {
                     case "relaymq-java" -> new RelayBlockingTarget(dir);
                     default -> throw new IllegalArgumentException("unknown impl " + impl);
                 }) {
-                    return LoadMeasurement.measure(new ThreadPublishers(target, publishers), timing);
+                    return LoadMeasurement.measure(new ThreadPublishers(target, publishers), timing, MachineLoad.forDirectory(dir));
                 }
             }
         }

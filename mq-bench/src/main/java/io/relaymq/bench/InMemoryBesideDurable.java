@@ -56,6 +56,7 @@ final class InMemoryBesideDurable {
         Producers producers = new Producers(PRODUCERS);
         try {
             runFor(timing.warmupSeconds() * 1000L, completion, producers, memBus, durableMeter);
+            MachineLoad.Window window = MachineLoad.forDirectory(journal).window();
             long durableBefore = durableMeter.completed();
             long start = System.nanoTime();
             StringBuilder iterations = new StringBuilder();
@@ -75,6 +76,7 @@ final class InMemoryBesideDurable {
             if (durableLoad != null) {
                 figures.put("durableOpsPerSec", LoadMeasurement.fmt((durableMeter.completed() - durableBefore) * 1e9 / elapsed));
             }
+            figures.putAll(window.end());
             return figures;
         } finally {
             producers.close();

@@ -23,11 +23,11 @@ final class LoadMeasurement {
     private LoadMeasurement() { }
 
     /** Measures {@code load} (started here, stopped before returning) and returns its figures. */
-    static Map<String, String> measure(PublishLoad load, Timing timing) throws Exception {
+    static Map<String, String> measure(PublishLoad load, Timing timing, MachineLoad machine) throws Exception {
         PublishMeter meter = new PublishMeter();
         load.start(meter);
         try {
-            return measureRunning(meter, timing);
+            return measureRunning(meter, timing, machine);
         } finally {
             load.stop();
             meter.throwIfFailed();
@@ -35,9 +35,10 @@ final class LoadMeasurement {
     }
 
     /** Measures a load that is already running and recording into {@code meter}. */
-    static Map<String, String> measureRunning(PublishMeter meter, Timing timing) throws Exception {
+    static Map<String, String> measureRunning(PublishMeter meter, Timing timing, MachineLoad machine) throws Exception {
         sleepChecking(meter, timing.warmupSeconds() * 1000L);
         meter.takeLatencies(); // discard the warm-up's
+        MachineLoad.Window window = machine.window();
         List<Double> perIteration = new ArrayList<>();
         long firstCount = meter.completed();
         long firstTime = System.nanoTime();
@@ -58,6 +59,7 @@ final class LoadMeasurement {
         for (double v : perIteration) iters.add(fmt(v));
         figures.put("iterations", String.join(";", iters));
         figures.putAll(percentiles(latencies));
+        figures.putAll(window.end());
         return figures;
     }
 

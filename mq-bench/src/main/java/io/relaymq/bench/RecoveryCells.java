@@ -81,9 +81,11 @@ final class RecoveryCells {
 
         Completion completion = new Completion();
         MessageBus bus = DurableBus.builder(journal).build();
+        MachineLoad.Window window = MachineLoad.forDirectory(journal).window();
         long start = System.nanoTime();
         DurableBus.register(bus, m -> completion.onMessage());
         long registered = System.nanoTime();
+        figures.putAll(window.end());
         long pending = bus.stats(DurableBus.QUEUE).pending();
         figures.put("registerSeconds", LoadMeasurement.fmt((registered - start) / 1e9));
         figures.put("pending", Long.toString(pending));

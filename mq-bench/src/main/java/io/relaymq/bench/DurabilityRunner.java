@@ -148,7 +148,7 @@ public final class DurabilityRunner {
         command.add(big ? "-Xmx4g" : "-Xmx2g");
         String extra = System.getProperty("cellJvmArgs", "").trim();
         if (!extra.isEmpty()) command.addAll(List.of(extra.split("\\s+")));
-        for (String p : List.of("warmup", "iterations", "iterationSeconds")) {
+        for (String p : List.of("warmup", "iterations", "iterationSeconds", "durableConsumers")) {
             String v = System.getProperty(p);
             if (v != null) command.add("-D" + p + "=" + v);
         }

@@ -225,7 +225,8 @@ internal class JournalWriter(
                 written.add(entry)
             }
             flush()
-            if (mustForce) {
+            // Under an interval policy a busy writer never idles: it forces here once the interval is up.
+            if (mustForce || (intervalNanos > 0 && System.nanoTime() - lastSync >= intervalNanos)) {
                 file!!.force()
                 unsynced = false
                 lastSync = System.nanoTime()

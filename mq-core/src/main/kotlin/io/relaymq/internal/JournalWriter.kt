@@ -76,7 +76,7 @@ internal class JournalWriter(
     private val asleep = AtomicBoolean()
     @Volatile private var stopping = false
     @Volatile private var crashed = false
-    private var thread: Thread? = null
+    @Volatile private var thread: Thread? = null
 
     private var file: JournalFile? = null
     private var position = 0L

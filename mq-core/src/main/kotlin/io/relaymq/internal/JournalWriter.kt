@@ -76,7 +76,7 @@ internal class JournalWriter(
     private val asleep = AtomicBoolean()
     @Volatile private var stopping = false
     @Volatile private var crashed = false
-    private var thread: Thread? = null
+    @Volatile private var thread: Thread? = null
 
     private var file: JournalFile? = null
     private var position = 0L
@@ -225,7 +225,8 @@ internal class JournalWriter(
                 written.add(entry)
             }
             flush()
-            if (mustForce) {
+            // Under an interval policy a busy writer never idles: it forces here once the interval is up.
+            if (mustForce || (intervalNanos > 0 && System.nanoTime() - lastSync >= intervalNanos)) {
                 file!!.force()
                 unsynced = false
                 lastSync = System.nanoTime()

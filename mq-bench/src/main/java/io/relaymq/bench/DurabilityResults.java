@@ -12,6 +12,7 @@ import java.util.Map;
  * absolute figures, and ratios taken within each round (then their median, with the per-round values).
  */
 final class DurabilityResults {
+    static final List<String> MODEL_IMPLS = List.of("relaymq-java-paused", "model-executor", "model-direct");
     static final List<String> MEMORY_VARIANTS = List.of("alone", "idle-durable", "same-bus", "separate-bus");
     /** Throughput targets of issue 11: RelayMQ (Java threads) against tape, by number of publishers. */
     private static final Map<Integer, Double> VS_TAPE = Map.of(256, 100.0, 64, 40.0);
@@ -93,6 +94,7 @@ final class DurabilityResults {
         throughput(sb);
         latency(sb);
         conditions(sb);
+        model(sb);
         memory(sb);
         recovery(sb);
         return sb.toString().replace("NaN", "-"); // a figure of a failed or skipped cell
@@ -189,6 +191,29 @@ final class DurabilityResults {
                 join(values(cell, "diskFlushesPerSec"), "%.0f"),
                 cell.startsWith("relaymq") || cell.equals("window")
                     ? join(ratios(cell, "opsPerSec", cell, "diskFlushesPerSec"), "%.1f") : "-"));
+        }
+        sb.append('\n');
+    }
+
+    /** The diagnosis: RelayMQ's Java publish (queue paused) against {@link GroupCommitModel}'s two ways of waking. */
+    private void model(StringBuilder sb) {
+        if (!has("model-direct@" + levels.get(0))) return;
+        sb.append("Diagnosis: publishes alone (no consumers, no completion records). RelayMQ Java threads with the queue paused, "
+            + "against the smallest group commit (GroupCommitModel) waking each batch's threads directly (unpark from the writer) "
+            + "or through futures completed on Dispatchers.Default (one task per publish, as RelayMQ's Java publish does).\n\n");
+        sb.append("| publishers | RelayMQ Java, paused | model, futures via executor | model, direct unpark | RelayMQ vs direct (per round) "
+            + "| executor vs direct (per round) | p50 us RelayMQ / executor / direct | publishes per flush RelayMQ / executor / direct |\n");
+        sb.append("|---|---|---|---|---|---|---|---|\n");
+        for (int level : levels) {
+            String ours = "relaymq-java-paused@" + level;
+            String exec = "model-executor@" + level;
+            String direct = "model-direct@" + level;
+            sb.append(String.format(Locale.ROOT, "| %d | %,.0f | %,.0f | %,.0f | %s | %s | %.0f / %.0f / %.0f | %.1f / %.1f / %.1f |%n", level,
+                median(values(ours, "opsPerSec")), median(values(exec, "opsPerSec")), median(values(direct, "opsPerSec")),
+                ratio(ratios(ours, "opsPerSec", direct, "opsPerSec")), ratio(ratios(exec, "opsPerSec", direct, "opsPerSec")),
+                median(values(ours, "p50us")), median(values(exec, "p50us")), median(values(direct, "p50us")),
+                median(ratios(ours, "opsPerSec", ours, "diskFlushesPerSec")), median(ratios(exec, "opsPerSec", exec, "diskFlushesPerSec")),
+                median(ratios(direct, "opsPerSec", direct, "diskFlushesPerSec"))));
         }
         sb.append('\n');
     }

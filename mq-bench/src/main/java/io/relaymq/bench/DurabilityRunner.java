@@ -32,7 +32,7 @@ import java.util.stream.Stream;
  *
  * <p>System properties: {@code rounds} (3), {@code warmup} (3 s), {@code iterations} (3),
  * {@code iterationSeconds} (2), {@code publishers} ("1,8,64,256"), {@code window} (256),
- * {@code parts} ("throughput,memory,recovery"), {@code kotlin} (true: also Kotlin coroutine publishers),
+ * {@code parts} ("throughput,memory,recovery"; "model" adds the {@link GroupCommitModel} diagnosis), {@code kotlin} (true: also Kotlin coroutine publishers),
  * {@code recoveryMessages} (1,000,000), {@code cellJvmArgs} (extra JVM arguments for every cell, e.g.
  * JFR), {@code benchDir}, {@code quietWait}, {@code quietCpus}, {@code quietFlushes} (see {@link #waitForQuiet}).
  */
@@ -75,6 +75,19 @@ public final class DurabilityRunner {
                         }
                     }
                     if (reverse) results.put(round, "window", cell(base, round, "throughput", "relaymq-window", Integer.toString(window)));
+                }
+                if (parts.contains("model")) { // diagnosis: RelayMQ's Java publish against the smallest group commit, no consumers
+                    List<String> impls = new ArrayList<>(DurabilityResults.MODEL_IMPLS);
+                    List<Integer> order = new ArrayList<>(levels);
+                    if (reverse) {
+                        Collections.reverse(impls);
+                        Collections.reverse(order);
+                    }
+                    for (int level : order) {
+                        for (String impl : impls) {
+                            results.put(round, impl + "@" + level, cell(base, round, "throughput", impl, Integer.toString(level)));
+                        }
+                    }
                 }
                 if (parts.contains("memory")) {
                     List<String> variants = new ArrayList<>(DurabilityResults.MEMORY_VARIANTS);

@@ -32,9 +32,14 @@ final class DurableBus {
      * completion records in the journal (the backlog grows in memory for the length of the cell).
      */
     static MessageBus started(Path journal) {
+        return started(journal, Boolean.parseBoolean(System.getProperty("durableConsumers", "true")));
+    }
+
+    /** As {@link #started(Path)}; {@code consume} false: the queue is paused (publishes alone). */
+    static MessageBus started(Path journal, boolean consume) {
         MessageBus bus = builder(journal).build();
         register(bus, m -> { });
-        if (!Boolean.parseBoolean(System.getProperty("durableConsumers", "true"))) bus.pause(QUEUE);
+        if (!consume) bus.pause(QUEUE);
         bus.start();
         return bus;
     }

@@ -9,7 +9,8 @@ import java.util.Map;
  * its figures as one line {@code RESULT key=value ...} on standard output. Arguments:
  *
  * <pre>
- * throughput &lt;impl&gt; &lt;publishers&gt; &lt;dir&gt;   impl: tape, naive, relaymq-java, relaymq-kotlin, relaymq-window
+ * throughput &lt;impl&gt; &lt;publishers&gt; &lt;dir&gt;   impl: tape, naive, relaymq-java, relaymq-kotlin, relaymq-window,
+ *                                              relaymq-java-paused, model-direct, model-executor (diagnosis: {@link GroupCommitModel})
  * memory &lt;variant&gt; &lt;dir&gt;                 variant: alone, idle-durable, same-bus, separate-bus
  * fill &lt;close|kill&gt; &lt;messages&gt; &lt;dir&gt;
  * recover &lt;messages&gt; &lt;dir&gt;
@@ -60,6 +61,9 @@ public final class DurableCell {
                     case "tape" -> new TapeTarget(dir);
                     case "naive" -> new NaiveJournalTarget(dir);
                     case "relaymq-java" -> new RelayBlockingTarget(dir);
+                    case "relaymq-java-paused" -> RelayBlockingTarget.publishOnly(dir);
+                    case "model-direct" -> new GroupCommitModel(dir, true);
+                    case "model-executor" -> new GroupCommitModel(dir, false);
                     default -> throw new IllegalArgumentException("unknown impl " + impl);
                 }) {
                     return LoadMeasurement.measure(new ThreadPublishers(target, publishers), timing, MachineLoad.forDirectory(dir));

@@ -17,6 +17,11 @@ final class RelayBlockingTarget implements DurableTarget {
         this(DurableBus.started(journal), journal, true);
     }
 
+    /** On a bus of its own whose durable queue is paused: publishes alone (see {@link GroupCommitModel}). */
+    static RelayBlockingTarget publishOnly(Path journal) {
+        return new RelayBlockingTarget(DurableBus.started(journal, false), journal, true);
+    }
+
     /** On {@code bus}, which has the durable queue registered and belongs to the caller. */
     RelayBlockingTarget(MessageBus bus, Path journal, boolean ownsBus) {
         this.journal = journal;

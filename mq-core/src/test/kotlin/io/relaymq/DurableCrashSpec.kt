@@ -81,7 +81,8 @@ class DurableCrashSpec : FunSpec({
                     "cycle $cycle: ${if (current.reused) "reused" else "fresh"} journal, child ${current.runs.size} of its chain, " +
                         "mode $mode, killed ${killAfterMs}ms after ${if (mode == KillMode.STARTUP) "spawn" else "ready"}" +
                         " (ready after ${run.readyAfterMs ?: "-"}ms): ${run.acked.size} acked, ${run.handled.size} handled, " +
-                        "${run.failedAttempts} failed first attempts" + (if (run.torn.isNotEmpty()) ", torn last line '${run.torn}'" else ""),
+                        "${run.failedAttempts} failed first attempts" + (if (run.torn.isNotEmpty()) ", torn last line '${run.torn}'" else "") +
+                        "; journal left: ${describeFiles(current.dir)}",
                 )
                 if (endChain) {
                     verifyChain(current, seed, cycle, totals)
@@ -285,6 +286,14 @@ private suspend fun recover(dir: Path): Recovery {
 private fun journalFiles(dir: Path): List<Path> =
     Files.walk(dir).use { paths -> paths.filter { Files.isRegularFile(it) }.toList() }
 
+/** "3 files (2 segments, 16384 bytes): a, b, c", at most 8 names. */
+private fun describeFiles(dir: Path): String {
+    val files = journalFiles(dir)
+    val names = files.map { dir.relativize(it).toString() }.sorted()
+    return "${files.size} file(s) (${files.count { isSegment(it) }} segment(s), ${files.sumOf { Files.size(it) }} bytes)" +
+        (if (names.isEmpty()) "" else ": " + names.take(8).joinToString() + (if (names.size > 8) ", ..." else ""))
+}
+
 private fun isSegment(file: Path): Boolean {
     val name = file.fileName.toString()
     return !name.contains("lock") && listOf("damaged", "corrupt", "torn", "aside", "bad").none { it in name }
@@ -406,7 +415,7 @@ private suspend fun verifyChain(chain: Chain, seed: Long, cycle: Int, totals: To
             "  chain of ${chain.runs.size} child(ren) checked: ${ackedId.size} acked, ${handledByChildren.size} handled by children, " +
                 "${successes.size} replayed (${successes.count { it.payload in handledByChildren }} already handled, " +
                 "${successes.count { it.payload !in ackedId }} never acked) in ${recovery.millis} ms, second recovery ${second.millis} ms, " +
-                "journal files after: ${files.map { chain.dir.relativize(it) }}",
+                "journal after: ${describeFiles(chain.dir)}",
         )
     } catch (e: Throwable) {
         if (e is kotlinx.coroutines.CancellationException) throw e

@@ -212,8 +212,11 @@ public class MQ internal constructor(
      * abandoned or saved).
      *
      * Suspends only while a bounded [OverflowPolicy.SUSPEND] queue is full, until there is room (first
-     * come, first served). Cancellation: a publish that returned an id was accepted; one that threw
-     * was not.
+     * come, first served), and, for a durable queue ([QueueOptions.durable]), until the message's record
+     * is on disk (as the bus's [FsyncPolicy] says; one group commit). Cancellation: a publish that
+     * returned an id was accepted; one that threw was not. Waiting for room is cancellable; waiting for
+     * the journal is not (it takes one fsync): a publish cancelled then still returns its id once
+     * stored, and the cancellation takes effect at the caller's next suspension.
      *
      * (Inline so that the id is not boxed on its way out of a suspend function: publishing allocates
      * nothing but the message itself.)
@@ -223,6 +226,8 @@ public class MQ internal constructor(
      * @throws QueueFullException for a full [OverflowPolicy.REJECT] queue.
      * @throws BusClosedException if the bus is closing or closed (the message is not accepted), also
      *   when it closes while this publish waits for room.
+     * @throws JournalException for a durable queue whose journal write or fsync failed (the message is
+     *   not accepted; publish it again).
      */
     @Suppress("NOTHING_TO_INLINE")
     public suspend inline fun publish(queue: String, data: Any): Long {
@@ -230,14 +235,22 @@ public class MQ internal constructor(
         return if (id != NO_ROOM) id else publishWhenRoom(queue, data)
     }
 
-    /** Non-suspending part of [publish]: the id, or [NO_ROOM] when a SUSPEND queue is full. */
+    /**
+     * Non-suspending part of [publish]: the id, or [NO_ROOM] when a SUSPEND queue is full or the queue is
+     * durable (its publish waits for the journal).
+     */
     @PublishedApi
-    internal fun offer(queue: String, data: Any): Long = bus.engine(queue).admission.tryPublish(data, null, null, 0L)
+    internal fun offer(queue: String, data: Any): Long {
+        val admission = bus.engine(queue).admission
+        return if (admission.isDurable) NO_ROOM else admission.tryPublish(data, null, null, 0L)
+    }
 
-    /** Suspending part of [publish], for a full SUSPEND queue. */
+    /** Suspending part of [publish], for a full SUSPEND queue or a durable queue. */
     @PublishedApi
-    internal suspend fun publishWhenRoom(queue: String, data: Any): Long =
-        bus.engine(queue).admission.publishWhenRoom(data, null, null, 0L)
+    internal suspend fun publishWhenRoom(queue: String, data: Any): Long {
+        val admission = bus.engine(queue).admission
+        return if (admission.isDurable) bus.publish(queue, data, null, null, 0L) else admission.publishWhenRoom(data, null, null, 0L)
+    }
 
     /**
      * Publishes [data] to [queue] with per-message [options]: an ordering key, a delay or a due time.
@@ -270,17 +283,16 @@ public class MQ internal constructor(
     ): R {
         // A CompletableDeferred inside, not a CompletableFuture: awaiting it costs a fraction of a future's await.
         val reply = KotlinReply()
-        val admission = bus.engine(queue).admission
         val key = options.key
         val dueAt = if (options === NO_OPTIONS) 0L else bus.dueAtOf(options)
         val result = try {
             if (timeout.isInfinite()) {
-                if (admission.tryPublish(data, reply, key, dueAt) == NO_ROOM) admission.publishWhenRoom(data, reply, key, dueAt)
+                bus.publish(queue, data, reply, key, dueAt)
                 reply.result.await()
             } else {
                 // The timeout covers waiting for room too (cancelling that wait accepts nothing).
                 withTimeout(timeout) {
-                    if (admission.tryPublish(data, reply, key, dueAt) == NO_ROOM) admission.publishWhenRoom(data, reply, key, dueAt)
+                    bus.publish(queue, data, reply, key, dueAt)
                     reply.result.await()
                 }
             }

@@ -69,7 +69,8 @@ class PublicSurfaceTest {
         "io.relaymq.UnknownQueueException",
         "io.relaymq.QueueFullException",
         "io.relaymq.MessageDroppedException",
-        "io.relaymq.SnapshotException");
+        "io.relaymq.SnapshotException",
+        "io.relaymq.JournalException");
 
     static final String KOTLIN_DOOR = "io.relaymq.MQ";
 

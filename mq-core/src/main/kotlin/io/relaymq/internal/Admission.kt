@@ -1,6 +1,7 @@
 package io.relaymq.internal
 
 import io.relaymq.BusClosedException
+import io.relaymq.JournalException
 import io.relaymq.Message
 import io.relaymq.MessageCodec
 import io.relaymq.OverflowPolicy
@@ -39,6 +40,8 @@ internal class Admission<T>(
     private val sequence: AtomicLong,
     private val delays: DelayScheduler<T>,
     private val transport: MessageTransport<T>,
+    /** The queue's journal when it is durable: accepted messages are journaled first ([accept]). */
+    private val journal: QueueJournal<T>?,
 ) {
     @Volatile private var origin = QueueOrigin(queue, clock.millis())
 
@@ -52,9 +55,12 @@ internal class Admission<T>(
      * @throws IllegalArgumentException for a payload of the wrong type or one the codec cannot encode.
      * @throws QueueFullException for a full REJECT queue.
      * @throws BusClosedException when the queue no longer accepts messages.
+     *
+     * A durable queue needs [durable] (from [prepareDurable], which validated [data]): the id returned
+     * is only reserved; [durable] learns whether the message was stored and accepted.
      */
-    fun tryPublish(data: Any, reply: Any?, key: String?, dueAt: Long, internal: Boolean = false): Long {
-        validate(data)
+    fun tryPublish(data: Any, reply: Any?, key: String?, dueAt: Long, internal: Boolean = false, durable: DurablePublish? = null): Long {
+        if (durable == null) validate(data)
         if (!publishers.enter(internal)) throw closed()
         var dropped: Message<T>? = null
         var why = ""
@@ -75,6 +81,7 @@ internal class Admission<T>(
                             lifecycle.drop(message, counted = false)
                             dropped = message
                             why = "DROP_NEWEST: the queue was full"
+                            durable?.stored(message.id) // never journaled: it ended at once
                             return message.id
                         }
                         OverflowPolicy.DROP_OLDEST -> {
@@ -86,7 +93,7 @@ internal class Admission<T>(
                     }
                 }
             }
-            return accept(newMessage(data, reply, key, dueAt))
+            return accept(newMessage(data, reply, key, dueAt), durable)
         } finally {
             publishers.exit(internal)
             dropped?.let { lifecycle.afterDrop(it, why) }
@@ -94,14 +101,42 @@ internal class Admission<T>(
     }
 
     /**
+     * Validates [data] for a durable queue and encodes it (the codec is user code: call before any gate).
+     * @throws IllegalArgumentException for a payload of the wrong type, one the codec cannot encode or
+     *   that encodes to more than a journal record holds, or a key too long to store.
+     */
+    fun prepareDurable(data: Any, key: String?, make: (ByteArray) -> DurablePublish): DurablePublish {
+        validate(data)
+        val journal = checkNotNull(journal) { "queue '$queue' is not durable" }
+        @Suppress("UNCHECKED_CAST")
+        val payload = try {
+            journal.codec.encode(data as T)
+        } catch (e: Exception) {
+            throw IllegalArgumentException("Queue '$queue': ${journal.codec} failed to encode the payload ($e); the message was not accepted.", e)
+        }
+        val keyBytes = key?.toByteArray(Charsets.UTF_8)
+        require(keyBytes == null || keyBytes.size < 0xFFFF) {
+            "Queue '$queue': the ordering key is ${keyBytes!!.size} UTF-8 bytes; a durable queue stores keys of at most 65534 bytes. Use a shorter key."
+        }
+        require(MessageRecord.bodySize(keyBytes, payload.size) + 1 <= JournalFormat.MAX_RECORD_BYTES) {
+            "Queue '$queue': the payload encodes to ${payload.size} bytes; a durable queue stores at most " +
+                "${JournalFormat.MAX_RECORD_BYTES} bytes per message. Publish a smaller payload (or a reference to it)."
+        }
+        return make(payload)
+    }
+
+    /** `true` when the queue is durable: publishes go through [prepareDurable]. */
+    val isDurable: Boolean get() = journal != null
+
+    /**
      * Waits for room in a full SUSPEND queue, then accepts. Cancellation is atomic: when this throws
      * [CancellationException], nothing was accepted and no room is held.
      * @throws BusClosedException when the queue closes while waiting (the message is not accepted).
      */
-    suspend fun publishWhenRoom(data: Any, reply: Any?, key: String?, dueAt: Long): Long {
-        val gate = gate ?: return tryPublish(data, reply, key, dueAt)
+    suspend fun publishWhenRoom(data: Any, reply: Any?, key: String?, dueAt: Long, durable: DurablePublish? = null): Long {
+        val gate = gate ?: return tryPublish(data, reply, key, dueAt, durable = durable)
         gate.enter()
-        return admitGranted(data, reply, key, dueAt) ?: throw closed()
+        return admitGranted(data, reply, key, dueAt, durable) ?: throw closed()
     }
 
     /**
@@ -115,6 +150,7 @@ internal class Admission<T>(
         reply: Any?,
         key: String?,
         dueAt: Long,
+        durable: DurablePublish?,
         onAccepted: (Long) -> Unit,
         onRefused: (Throwable) -> Unit,
     ): CapacityGate.Waiter {
@@ -122,12 +158,13 @@ internal class Admission<T>(
         val waiter = object : CapacityGate.Waiter() {
             override fun granted() {
                 val id = try {
-                    admitGranted(data, reply, key, dueAt)
+                    admitGranted(data, reply, key, dueAt, durable)
                 } catch (e: Throwable) {
                     onRefused(e)
                     return
                 }
-                if (id == null) onRefused(closed()) else onAccepted(id)
+                // A durable publish is told by its DurablePublish once stored.
+                if (id == null) onRefused(closed()) else if (durable == null) onAccepted(id)
             }
 
             override fun refused(failure: Throwable) = onRefused(failure)
@@ -137,22 +174,51 @@ internal class Admission<T>(
     }
 
     /** A place in the gate was reserved for this publish: accept it, or give the place back when closed. */
-    private fun admitGranted(data: Any, reply: Any?, key: String?, dueAt: Long): Long? {
+    private fun admitGranted(data: Any, reply: Any?, key: String?, dueAt: Long, durable: DurablePublish?): Long? {
         if (!publishers.enter()) {
             gate?.leave()
             return null
         }
         try {
-            return accept(newMessage(data, reply, key, dueAt))
+            return accept(newMessage(data, reply, key, dueAt), durable)
         } finally {
             publishers.exit()
         }
     }
 
-    private fun accept(message: Message<T>): Long {
-        val id = lifecycle.accept(message)
-        if (message is RichMessage<T> && message.reply != null) watchForWithdrawal(message)
-        return id
+    /**
+     * ACCEPTED → WAITING, or for a durable queue ACCEPTED → STORING: the message is journaled, and
+     * enters the queue on the writer's thread once stored (in journal order, so a producer's messages
+     * keep their order), or is refused there ([MessageLifecycle.notStored]).
+     */
+    private fun accept(message: Message<T>, durable: DurablePublish?): Long {
+        if (journal == null) {
+            val id = lifecycle.accept(message)
+            if (message is RichMessage<T> && message.reply != null) watchForWithdrawal(message)
+            return id
+        }
+        val publish = checkNotNull(durable) { "a publish to durable queue '$queue' must be prepared" }
+        val rich = message as? RichMessage<T>
+        val frame = JournalFormat.messageFrame(
+            message.id, message.publishedAtMillis, message.dueAtMillis, RichMessage.NEVER_FAILED, 1, message.key, publish.payload,
+        )
+        journal.append(
+            message.id, frame,
+            object : JournalCallback {
+                override fun stored() {
+                    lifecycle.accept(message)
+                    if (rich != null && rich.reply != null) watchForWithdrawal(rich)
+                    publish.stored(message.id)
+                }
+
+                override fun failed(error: JournalException) {
+                    lifecycle.notStored(message)
+                    message.replyWithFailure(error)
+                    publish.failed(error)
+                }
+            },
+        )
+        return message.id
     }
 
     /** A requester that stops waiting before a consumer took its message withdraws it (and frees its place) at once. */
@@ -210,9 +276,10 @@ internal class Admission<T>(
                     "Publish a ${payloadType.simpleName} or register a queue for this type.",
             )
         }
+        val codec = journal?.codec ?: codec
         if (codec != null && !codec.canEncode(data)) {
             throw IllegalArgumentException(
-                "Queue '$queue' saves pending messages with $codec, which cannot encode a " +
+                "Queue '$queue' ${if (journal != null) "journals" else "saves pending"} messages with $codec, which cannot encode a " +
                     "${data.javaClass.name}. Publish a payload it can encode, or register the queue with a codec for this type.",
             )
         }

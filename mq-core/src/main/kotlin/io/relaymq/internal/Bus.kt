@@ -60,6 +60,12 @@ internal class Bus(val settings: BusSettings) {
     enum class State { NEW, RUNNING, CLOSING, CLOSED }
 
     val store: SnapshotStore? = settings.snapshotDirectory?.let { SnapshotStore(it, settings.strictSnapshots, settings.snapshotFileSystem) }
+
+    /** The journal directory's lock: the snapshot store's when both are one directory. */
+    private val journalLock: DirectoryLock? = settings.journalDirectory?.let { dir ->
+        val snapshots = store
+        if (snapshots != null && sameDirectory(snapshots.directory, dir)) snapshots.lock else DirectoryLock(dir)
+    }
     private val lock = Any()
     @Volatile var state: State = State.NEW // written under lock
         private set
@@ -106,19 +112,37 @@ internal class Bus(val settings: BusSettings) {
         val type = payloadTypeOf(name, handlerType, options)
         @Suppress("UNCHECKED_CAST")
         val codec = options.codec as MessageCodec<T>?
-        val persistCodec = if (store != null) codecFor(name, type, codec) else null
+        val journalDirectory = settings.journalDirectory
+        if (options.durable && journalDirectory == null) {
+            throw IllegalArgumentException(
+                "Queue '$name' is durable, but the bus has no journal directory to keep its journal in. " +
+                    "Give the bus one (MessageBus.builder().journalDirectory(dir), MQ(journalDirectory = dir)), or register the queue without durable.",
+            )
+        }
+        val persistCodec = if (store != null || options.durable) codecFor(name, type, codec) else null
         synchronized(lock) {
             refuseWhenClosed("Cannot register queue '$name'")
             require(!engines.containsKey(name) && name !in reserved) {
                 "A queue named '$name' is already registered; queue names must be unique within a bus."
             }
-            if (state == State.RUNNING) checkDeadLetterQueue(name, options.deadLetterQueue)
+            if (state == State.RUNNING) checkDeadLetterQueue(name, options.deadLetterQueue, options.durable)
             reserved += name
         }
         try {
             // Outside the lock: decoding runs the user's codec.
-            val snapshots = if (store != null) QueueSnapshots(name, store.also { it.open() }, persistCodec!!) else null
-            val restored = snapshots?.read()?.let { snapshots.toMessages(it, clock) }.orEmpty()
+            val journal = if (options.durable) openJournal(name, journalDirectory!!, persistCodec!!) else null
+            val snapshots = if (store != null && journal == null) QueueSnapshots(name, store.also { it.open() }, persistCodec!!) else null
+            val restored = if (journal != null) {
+                restoredMessages(name, journal.recoveredMessages(), clock)
+            } else {
+                snapshots?.read()?.let { snapshots.toMessages(it, clock) }.orEmpty()
+            }
+            if (journal != null && store != null && java.nio.file.Files.exists(store.fileFor(name))) {
+                logger.warn {
+                    "Queue '$name' is durable now, but snapshot ${store.fileFor(name)} holds messages it saved when it was not; " +
+                        "the file is left untouched. Register the queue without durable once to process them."
+                }
+            }
             // The queue's own threads: blocking handlers, no executor of the user's. None start before
             // the consumers do; a failed registration below ends the pool with the engine unused.
             val threads = if (blocking && executorDispatcher == null) QueueThreads(name, options.concurrency) else null
@@ -133,13 +157,22 @@ internal class Bus(val settings: BusSettings) {
                 transport = ChannelRelay(name, outboxCapacity = OUTBOX_CAPACITY),
                 idle = idleWatch,
                 snapshots = snapshots,
+                journal = journal,
                 clock = clock,
                 publishDeadLetter = ::publishDeadLetter,
                 ownHandler = ownHandler,
             )
-            engine.restore(restored)
+            try {
+                engine.restore(restored, journal?.recoveredMaxId ?: 0L)
+            } catch (e: Exception) {
+                engine.crashJournal()
+                throw e
+            }
             synchronized(lock) {
-                if (state == State.CLOSING || state == State.CLOSED) engine.stopThreads(now = true)
+                if (state == State.CLOSING || state == State.CLOSED) {
+                    engine.stopThreads(now = true)
+                    engine.crashJournal() // nothing was accepted into it: stopping it loses nothing
+                }
                 refuseWhenClosed("Cannot register queue '$name'")
                 engine.startRelay(scope)
                 engines[name] = engine
@@ -150,6 +183,18 @@ internal class Bus(val settings: BusSettings) {
             synchronized(lock) { reserved -= name }
         }
         logger.debug { "Registered queue '$name' with $options" }
+    }
+
+    /** Opens [name]'s journal: locks the journal directory, recovers the queue's records. */
+    private fun <T> openJournal(name: String, directory: Path, codec: MessageCodec<T>): QueueJournal<T> {
+        try {
+            checkNotNull(journalLock).open()
+        } catch (e: IllegalStateException) {
+            throw io.relaymq.JournalException("Journal ${e.message}")
+        } catch (e: java.io.IOException) {
+            throw io.relaymq.JournalException("Cannot use journal directory $directory: $e", e)
+        }
+        return QueueJournal.open(name, directory, codec, settings)
     }
 
     /**
@@ -169,22 +214,29 @@ internal class Bus(val settings: BusSettings) {
         type == ByteArray::class.java -> MessageCodec.bytes() as MessageCodec<T>
         type == DeadLetter::class.java -> deadLetterCodec as MessageCodec<T>
         else -> throw IllegalArgumentException(
-            "Queue '$name' carries ${type.name} payloads and the bus saves snapshots to $snapshotDirectory: " +
-                "pass a MessageCodec<${type.simpleName}> (QueueOptions codec) so they can cross the disk.",
+            "Queue '$name' carries ${type.name} payloads and " +
+                (if (store != null) "the bus saves snapshots to $snapshotDirectory" else "is durable") +
+                ": pass a MessageCodec<${type.simpleName}> (QueueOptions codec) so they can cross the disk.",
         )
     }
 
     /** The snapshot codec of [queue], when it is registered on a persistent bus (for dead-letter payloads). */
     private fun codecOf(queue: String): MessageCodec<Any?>? {
         @Suppress("UNCHECKED_CAST")
-        return engines[queue]?.snapshots?.codec as MessageCodec<Any?>?
+        val engine = engines[queue] ?: return null
+        return (engine.journal?.codec ?: engine.snapshots?.codec) as MessageCodec<Any?>?
     }
 
-    private fun checkDeadLetterQueue(queue: String, target: String?) {
-        if (target != null && !engines.containsKey(target)) {
+    private fun checkDeadLetterQueue(queue: String, target: String?, durable: Boolean) {
+        if (target == null) return
+        val engine = engines[target] ?: throw IllegalArgumentException(
+            "Queue '$queue' names '$target' as its dead-letter queue, but no queue '$target' is registered. " +
+                "Register '$target' first, or fix deadLetterQueue.",
+        )
+        if (durable && !engine.isDurable) {
             throw IllegalArgumentException(
-                "Queue '$queue' names '$target' as its dead-letter queue, but no queue '$target' is registered. " +
-                    "Register '$target' first, or fix deadLetterQueue.",
+                "Queue '$queue' is durable, but its dead-letter queue '$target' is not: a dead letter would live in memory " +
+                    "only, while its message had left the journal, and a crash would lose it. Make '$target' durable too.",
             )
         }
     }
@@ -199,7 +251,7 @@ internal class Bus(val settings: BusSettings) {
         synchronized(lock) {
             when (state) {
                 State.NEW -> {
-                    for (engine in order) checkDeadLetterQueue(engine.name, engine.deadLetterQueue)
+                    for (engine in order) checkDeadLetterQueue(engine.name, engine.deadLetterQueue, engine.isDurable)
                     store?.open()
                     startLocked()
                 }
@@ -216,6 +268,7 @@ internal class Bus(val settings: BusSettings) {
         store?.orphans(order.map { it.name })?.forEach {
             logger.warn { "Snapshot file $it belongs to no registered queue; left untouched until that queue is registered" }
         }
+        settings.journalDirectory?.let { dir -> journalOrphans(dir, order.filter { it.isDurable }.map { it.name }) }
     }
 
     fun engine(queue: String): QueueEngine<*> = engines[queue] ?: throw UnknownQueueException(queue)
@@ -228,9 +281,19 @@ internal class Bus(val settings: BusSettings) {
 
     // ---------------------------------------------------------------- publishing
 
-    /** Publishes [data] to [queue], suspending for room in a full SUSPEND queue. */
+    /**
+     * Publishes [data] to [queue], suspending for room in a full SUSPEND queue and, for a durable queue,
+     * until the message is stored (not cancellable then: see [SuspendingDurablePublish.await]).
+     */
     suspend fun publish(queue: String, data: Any, reply: Any?, key: String?, dueAt: Long): Long {
         val admission = engine(queue).admission
+        if (admission.isDurable) {
+            val durable = admission.prepareDurable(data, key, ::SuspendingDurablePublish) as SuspendingDurablePublish
+            if (admission.tryPublish(data, reply, key, dueAt, durable = durable) == NO_ROOM) {
+                admission.publishWhenRoom(data, reply, key, dueAt, durable)
+            }
+            return durable.await()
+        }
         val id = admission.tryPublish(data, reply, key, dueAt)
         return if (id != NO_ROOM) id else admission.publishWhenRoom(data, reply, key, dueAt)
     }
@@ -243,18 +306,19 @@ internal class Bus(val settings: BusSettings) {
      */
     fun publishAsync(queue: String, data: Any, reply: RequestFuture<Any?>?, key: String?, dueAt: Long): CompletableFuture<Long> {
         val admission = engine(queue).admission
+        val accepted = CompletableFuture<Long>()
+        val durable = if (admission.isDurable) admission.prepareDurable(data, key) { FutureDurablePublish(it, accepted, reply, executor) } else null
         val id = try {
-            admission.tryPublish(data, reply, key, dueAt)
+            admission.tryPublish(data, reply, key, dueAt, durable = durable)
         } catch (e: IllegalStateException) { // BusClosedException, QueueFullException: state, not arguments
             reply?.completeExceptionally(e)
             return CompletableFuture.failedFuture(e)
         }
-        if (id != NO_ROOM) return CompletableFuture.completedFuture(id)
-        val accepted = CompletableFuture<Long>()
+        if (id != NO_ROOM) return if (durable != null) accepted else CompletableFuture.completedFuture(id)
         // Completed through the executor: the thread that lets a waiter in is a consumer of the queue,
         // which must not run the caller's dependent stages.
         val waiter = admission.publishWhenRoom(
-            data, reply, key, dueAt,
+            data, reply, key, dueAt, durable,
             onAccepted = { executor.execute { accepted.complete(it) } },
             onRefused = { failure ->
                 executor.execute {
@@ -275,11 +339,21 @@ internal class Bus(val settings: BusSettings) {
         return due
     }
 
-    /** Dead letters are internal publishes: taken while the target drains at close, whatever its room. */
-    private fun publishDeadLetter(queue: String, letter: DeadLetter) {
+    /**
+     * Dead letters are internal publishes: taken while the target drains at close, whatever its room.
+     * [whenSafe] runs once the letter is safe: at once, or once a durable target stored it.
+     */
+    private fun publishDeadLetter(queue: String, letter: DeadLetter, whenSafe: () -> Unit) {
         val target = engines[queue]
             ?: throw UnknownQueueException(queue) // checked at start and registration; logged by the caller
-        target.admission.tryPublish(letter, null, null, 0L, internal = true)
+        val admission = target.admission
+        if (!admission.isDurable) {
+            admission.tryPublish(letter, null, null, 0L, internal = true)
+            whenSafe()
+            return
+        }
+        val durable = admission.prepareDurable(letter, null) { payload -> DeadLetterDurablePublish(payload, queue, letter, whenSafe) }
+        admission.tryPublish(letter, null, null, 0L, internal = true, durable = durable)
     }
 
     // ---------------------------------------------------------------- fan-out
@@ -359,6 +433,7 @@ internal class Bus(val settings: BusSettings) {
         synchronized(lock) { state = State.CLOSED }
         for (engine in queues()) engine.stopThreads(now = false) // every consumer has exited or lost its message
         store?.close()
+        journalLock?.close()
         idleWatch.onProgress()
         supervisor.complete()
     }
@@ -370,8 +445,29 @@ internal class Bus(val settings: BusSettings) {
     fun crashForTesting() {
         synchronized(lock) { state = State.CLOSED }
         supervisor.cancel()
-        for (engine in queues()) engine.stopThreads(now = true)
+        for (engine in queues()) {
+            engine.stopThreads(now = true)
+            engine.crashJournal()
+        }
         store?.close()
+        journalLock?.close()
+    }
+
+    /** Journal directories in [root] that belong to none of the [durable] queues (left untouched). */
+    private fun journalOrphans(root: Path, durable: List<String>) {
+        val known = durable.mapTo(HashSet()) { QueueFileNames.journalDirectoryName(it) }
+        try {
+            java.nio.file.Files.list(root).use { files ->
+                files.filter {
+                    val name = it.fileName.toString()
+                    name.startsWith(QueueFileNames.PREFIX) && name.endsWith(QueueFileNames.JOURNAL_SUFFIX) && name !in known
+                }.forEach {
+                    logger.warn { "Journal $it belongs to no registered durable queue; left untouched until that queue is registered durable" }
+                }
+            }
+        } catch (e: java.io.IOException) {
+            logger.debug(e) { "Could not list journal directory $root" }
+        }
     }
 
     private companion object {

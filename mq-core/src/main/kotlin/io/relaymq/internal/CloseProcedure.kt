@@ -25,7 +25,9 @@ private val logger = relayLogger("io.relaymq.internal.CloseProcedure")
  *    in a queue that takes them. Messages in handlers at the deadline are taken over (cancelled, Java
  *    blocking handlers interrupted); whatever they do later is ignored. There is no grace period: the
  *    close takes at most the drain timeout plus the time to write snapshots.
- * 3. **Save or give up.** With a directory, each queue's remaining messages replace its snapshot and
+ * 3. **Save or give up.** A durable queue's remaining messages are in its journal already: they count
+ *    as saved, and its journal is forced and closed (after every queue was taken, since a dead letter
+ *    may still be journaled into a durable dead-letter queue until then). With a directory, each queue's remaining messages replace its snapshot and
  *    count as saved; a failed write leaves the previous snapshot, logs the ids and makes the close throw
  *    [SnapshotException] (carrying the summary). Without one, they count as abandoned and are logged.
  *    Requests among them fail with `MessageDroppedException`.
@@ -60,7 +62,11 @@ internal class CloseProcedure(private val bus: Bus, queues: List<QueueEngine<*>>
             val messages = rest.all
             var saved = false
             val snapshots = engine.snapshots
-            if (snapshots != null) {
+            if (engine.isDurable) {
+                // Nothing to write: what did not end is in the journal already, replayed on the next registration.
+                saved = true
+                if (messages.isNotEmpty()) logger.info { "Queue '${engine.name}': ${messages.size} message(s) stay in its journal" }
+            } else if (snapshots != null) {
                 try {
                     val written = snapshots.write(messages)
                     saved = true
@@ -88,6 +94,16 @@ internal class CloseProcedure(private val bus: Bus, queues: List<QueueEngine<*>>
                 abandoned = if (saved) 0L else messages.size.toLong(),
                 abandonedIds = if (saved) emptyList() else messages.map { it.id },
             )
+        }
+        for (engine in queues) {
+            try {
+                engine.closeJournal()
+            } catch (e: Exception) {
+                logger.error(e) {
+                    "Queue '${engine.name}': forcing its journal at close failed; completions since the last sync may be lost, " +
+                        "so some processed messages may be delivered again on the next start"
+                }
+            }
         }
         // Summaries in registration order, whatever order the queues were drained in.
         val ordered = LinkedHashMap<String, QueueCloseSummary>()

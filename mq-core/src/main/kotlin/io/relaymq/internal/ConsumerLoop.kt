@@ -222,7 +222,7 @@ internal class ConsumerLoop<T>(
         } else {
             // Routed before it counts as ended: a close waiting for this queue to settle, then for the
             // dead-letter queue, cannot miss the letter.
-            letter = failures.deadLetter(message, failure)
+            letter = failures.deadLetter(message, failure) { lifecycle.failureRecorded(message) }
             lifecycle.failed(slot, message)
         }
         slot.release()

@@ -27,8 +27,12 @@ internal class FailureRouting<T>(
     private val deadLetterHandler: DeadLetterHandler?,
     private val clock: Clock,
     private val counters: QueueCounters,
-    /** Publishes a dead letter into the named queue of the same bus; throws when it cannot. */
-    private val publishDeadLetter: (queue: String, letter: DeadLetter) -> Unit,
+    /**
+     * Publishes a dead letter into the named queue of the same bus and calls `whenSafe` once it is safe
+     * there (at once, or once journaled in a durable queue; never when that write fails); throws when
+     * the queue refuses it at once.
+     */
+    private val publishDeadLetter: (queue: String, letter: DeadLetter, whenSafe: () -> Unit) -> Unit,
 ) {
     /** The next attempt of [message] if the policy allows one, or `null` when [failure] is final. */
     fun retryOf(message: Message<T>, failure: Throwable): RichMessage<T>? {
@@ -50,10 +54,13 @@ internal class FailureRouting<T>(
 
     /**
      * [message] failed for good: routes its [DeadLetter] to the dead-letter queue and returns it for
-     * [notifyHandler]; `null` (after logging the failure) when the queue has neither.
+     * [notifyHandler]; `null` (after logging the failure) when the queue has neither. [whenSafe] runs
+     * once the message may leave its own journal: at once, or once a durable dead-letter queue stored
+     * the letter (never when that fails: the message is then delivered again after a restart).
      */
-    fun deadLetter(message: Message<T>, failure: Throwable): DeadLetter? {
+    fun deadLetter(message: Message<T>, failure: Throwable, whenSafe: () -> Unit): DeadLetter? {
         if (deadLetterQueue == null && deadLetterHandler == null) {
+            whenSafe()
             logger.warn(failure) {
                 "Handler of queue '$queue' failed on message ${message.id}" +
                     (if (message.attempt > 1) " (attempt ${message.attempt}, final)" else "") + "; the queue carries on"
@@ -77,10 +84,13 @@ internal class FailureRouting<T>(
         logger.warn(failure) { "Queue '$queue': message ${message.id} failed for good after ${message.attempt} attempt(s); dead-lettered" }
         if (deadLetterQueue != null) {
             try {
-                publishDeadLetter(deadLetterQueue, letter)
+                publishDeadLetter(deadLetterQueue, letter, whenSafe)
             } catch (e: Exception) {
                 logger.error(e) { "Dead-letter queue '$deadLetterQueue' refused a dead letter of queue '$queue'; it is logged here: $letter" }
+                whenSafe()
             }
+        } else {
+            whenSafe()
         }
         return letter
     }

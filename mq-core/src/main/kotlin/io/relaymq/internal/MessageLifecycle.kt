@@ -13,8 +13,8 @@ private val logger = relayLogger("io.relaymq.internal.MessageLifecycle")
  *
  * ```
  *                publish / restore / dead letter
- *                            │ accept()
- *                            ▼
+ *                            │ accept()          durable queue: STORING first (journal write),
+ *                            ▼                   then accept(), or notStored() when it fails
  *   ┌──────────────────── WAITING (counted by the capacity gate) ─────────────────────┐
  *   │  READY ──(due)── DELAYED        WAITING_FOR_KEY        WAITING_FOR_RETRY       │
  *   │  transport       DelayScheduler KeyLocks (parked)      DelayScheduler          │
@@ -31,6 +31,10 @@ private val logger = relayLogger("io.relaymq.internal.MessageLifecycle")
  * ```
  *
  * Every transition here also keeps, in the same call:
+ * - the journal of a durable queue: every end a message reaches here (succeeded, failed once its dead
+ *   letter is safe, dropped, withdrawn) is recorded as a completion and every retry as a retry, so
+ *   that recovery replays exactly the messages that had not ended. SAVED and ABANDONED record nothing:
+ *   for a durable queue the message simply stays in the journal (counted as saved);
  * - the counters ([QueueCounters]): each end is counted exactly once, by the transition into it;
  * - the capacity gate: it counts exactly the WAITING messages. [accept] and [retry] enter it (the
  *   caller of [accept] has entered already, see [Admission]); [toHandler], [drop], [withdraw] and
@@ -61,6 +65,8 @@ internal class MessageLifecycle<T>(
     private val clock: Clock,
     private val idle: IdleWatch,
     private val onDrop: DropListener?,
+    /** The queue's journal when it is durable: every end and retry is recorded there too. */
+    private val journal: QueueJournal<T>?,
 ) {
     /** Messages put back after the transport stopped taking (close); collected by [QueueEngine.takeAll]. */
     val leftovers = ConcurrentLinkedQueue<Message<T>>()
@@ -109,16 +115,36 @@ internal class MessageLifecycle<T>(
         gate?.leave()
     }
 
+    /**
+     * STORING → (not accepted): a durable publish whose journal write failed. It took an id and a place
+     * in the gate; both are given back as if it had never been published.
+     */
+    fun notStored(message: Message<T>) {
+        gate?.leave()
+        counters.notStored.increment()
+        counters.rejected.increment()
+        idle.onProgress()
+    }
+
     /** IN HANDLER → SUCCEEDED. The consumer then calls [releaseKey]. */
     fun succeeded(slot: ConsumerSlot<T>, message: Message<T>) {
+        journal?.completed(message)
         slot.countSuccess()
         restoredEnded(message)
     }
 
-    /** IN HANDLER → FAILED (for good). The consumer then calls [releaseKey]. */
+    /**
+     * IN HANDLER → FAILED (for good). The consumer then calls [releaseKey]. The journal learns of it
+     * from [failureRecorded], once the dead letter, if any, is safe.
+     */
     fun failed(slot: ConsumerSlot<T>, message: Message<T>) {
         slot.countFailure()
         restoredEnded(message)
+    }
+
+    /** A message that failed for good may leave the journal: its dead letter (if any) is stored. */
+    fun failureRecorded(message: Message<T>) {
+        journal?.completed(message)
     }
 
     /**
@@ -133,6 +159,7 @@ internal class MessageLifecycle<T>(
 
     /** IN HANDLER → WAITING_FOR_RETRY as [next] (same id, next attempt). It keeps holding its key. */
     fun retry(next: RichMessage<T>) {
+        journal?.retried(next)
         gate?.forceEnter()
         counters.retried.increment()
         delays.schedule(next, next.dueAtMillis)
@@ -143,7 +170,10 @@ internal class MessageLifecycle<T>(
      * the message once out of every gate.
      */
     fun drop(message: Message<T>, counted: Boolean) {
-        if (counted) gate?.leave()
+        if (counted) {
+            gate?.leave()
+            journal?.completed(message) // an uncounted (DROP_NEWEST) message was never journaled
+        }
         counters.dropped.increment()
         endedUnhandled(message)
     }
@@ -162,6 +192,7 @@ internal class MessageLifecycle<T>(
 
     /** WAITING → WITHDRAWN, after [tryWithdraw] succeeded. The husk left behind is skipped when taken. */
     fun withdraw(message: Message<T>) {
+        journal?.completed(message)
         gate?.leave()
         counters.withdrawn.increment()
         delays.remove(message)

@@ -9,7 +9,7 @@ import java.util.concurrent.atomic.LongAdder
  * Every counter of one queue, and the figures derived from them ([stats], [isSettled]).
  *
  * ## Accounting invariants (checked by `InteractionStressSpec` and the Lincheck tests)
- * - `published = ids handed out - idBase + restored`. [MessageLifecycle] hands out an id only once the
+ * - `published = ids handed out - idBase + restored - notStored` (durable publishes whose write failed). [MessageLifecycle] hands out an id only once the
  *   message will certainly be stored (the admission holds the [PublisherGate], which the close waits
  *   out before it collects what is left), so no refused publish ever consumes an id.
  * - Every published message ends exactly once: `published = succeeded + failed + dropped + withdrawn +
@@ -24,6 +24,8 @@ internal class QueueCounters(private val queue: String, private val sequence: At
     @Volatile var idBase: Long = 0L
     @Volatile var restored: Long = 0L
 
+    /** Durable publishes whose journal write failed: they took an id but were never accepted. */
+    val notStored = LongAdder()
     val dropped = LongAdder()
     val withdrawn = LongAdder()
     val rejected = LongAdder()
@@ -38,7 +40,11 @@ internal class QueueCounters(private val queue: String, private val sequence: At
     /** Every consumer slot ever created (retired ones keep their counts). */
     val slots = CopyOnWriteArrayList<ConsumerSlot<*>>()
 
-    fun published(): Long = sequence.get() - idBase + restored
+    /** Read [notStored] before the sequence: an id counted by neither would make [isSettled] early. */
+    fun published(): Long {
+        val refused = notStored.sum()
+        return sequence.get() - idBase + restored - refused
+    }
 
     private fun endedOutsideHandlers(): Long =
         dropped.sum() + withdrawn.sum() + saved.sum() + abandoned.sum()

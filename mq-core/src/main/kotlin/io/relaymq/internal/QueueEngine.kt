@@ -55,10 +55,12 @@ internal class QueueEngine<T>(
     private val threads: QueueThreads?,
     private val transport: MessageTransport<T>,
     private val idle: IdleWatch,
-    /** The queue's side of the snapshot directory; `null`: memory only. */
+    /** The queue's side of the snapshot directory; `null`: memory only, or durable. */
     val snapshots: QueueSnapshots<T>?,
+    /** The queue's journal when it is durable ([QueueOptions.durable]); `null` otherwise. */
+    val journal: QueueJournal<T>?,
     private val clock: Clock,
-    publishDeadLetter: (queue: String, letter: DeadLetter) -> Unit,
+    publishDeadLetter: (queue: String, letter: DeadLetter, whenSafe: () -> Unit) -> Unit,
     /** Marks this bus's handlers (see [OwnHandler]). */
     ownHandler: OwnHandler,
 ) {
@@ -69,9 +71,9 @@ internal class QueueEngine<T>(
     private val publishers = PublisherGate()
     private val keyLocks = KeyLocks<T>()
     private val delays: DelayScheduler<T> = DelayScheduler(name, clock) { message -> lifecycle.putBack(message) }
-    private val lifecycle = MessageLifecycle(name, counters, gate, keyLocks, transport, delays, clock, idle, options.onDrop)
+    private val lifecycle = MessageLifecycle(name, counters, gate, keyLocks, transport, delays, clock, idle, options.onDrop, journal)
     val admission = Admission(
-        name, options.overflow, payloadType, snapshots?.codec, clock, gate, publishers, lifecycle, counters, sequence, delays, transport,
+        name, options.overflow, payloadType, snapshots?.codec, clock, gate, publishers, lifecycle, counters, sequence, delays, transport, journal,
     )
     private val failures = FailureRouting<T>(
         name, options.retry, options.deadLetterQueue, options.deadLetterHandler, clock, counters, publishDeadLetter,
@@ -97,23 +99,27 @@ internal class QueueEngine<T>(
 
     // ---------------------------------------------------------------- setting up
 
+    /** `true` when the queue keeps a journal. */
+    val isDurable: Boolean get() = journal != null
+
     /**
-     * Puts restored messages back, first and in their order, with their ids; the sequence continues
-     * after the highest. They count against the capacity like any waiting message. Called at
-     * registration, before anyone can publish.
+     * Puts restored messages (from the snapshot, or the journal) back, first and in their order, with
+     * their ids; the sequence continues after the highest of them and [usedIds] (ids the journal saw
+     * used). They count against the capacity like any waiting message. Called at registration, before
+     * anyone can publish; a durable queue then starts its journal writer.
      */
-    fun restore(messages: List<Message<T>>) {
-        if (messages.isEmpty()) return
-        val snapshots = checkNotNull(snapshots)
-        lifecycle.onRestoredEnded = snapshots::ended
+    fun restore(messages: List<Message<T>>, usedIds: Long = 0L) {
+        val snapshots = snapshots
+        if (snapshots != null && messages.isNotEmpty()) lifecycle.onRestoredEnded = snapshots::ended
         for (message in messages) {
             gate?.forceEnter()
             lifecycle.accept(message)
         }
-        val maxId = messages.maxOf { it.id }
+        val maxId = maxOf(messages.maxOfOrNull { it.id } ?: 0L, usedIds)
         sequence.set(maxId)
         counters.idBase = maxId
         counters.restored = messages.size.toLong()
+        journal?.begin(sequence)
     }
 
     /** Starts the relay and the delay scheduler as children of [scope]. Called once, at registration. */
@@ -247,6 +253,8 @@ internal class QueueEngine<T>(
      *
      * Order matters, and each step says why:
      * 1. Stop and close the publisher gate: no publisher, dead letter or withdrawal is inside after this.
+     *    A durable queue then waits until every publish handed to its journal was stored (and so
+     *    accepted) or refused: after that, none can enter from the writer's thread either.
      * 2. Cancel the consumers, the relay and the scheduler; join the relay and the scheduler (they only
      *    ever suspend) so that the relay's buffer and the scheduler's queue are safe to read.
      * 3. Claim the messages in handlers, and wait until every consumer has exited, lost its message to
@@ -258,6 +266,8 @@ internal class QueueEngine<T>(
     suspend fun takeAll(): Remaining<T> {
         synchronized(resizeLock) { control.stop() }
         publishers.closeAll()
+        // Durable publishes being written enter the queue from the writer's thread: let them land.
+        journal?.awaitStored()
         gate?.close(admission::closed)
         val jobs = synchronized(resizeLock) { consumers.toList() }
         for ((_, job) in jobs) job?.cancel()
@@ -304,7 +314,17 @@ internal class QueueEngine<T>(
         if (now) threads?.shutdownNow() else threads?.shutdown()
     }
 
-    /** Counts [remaining] as saved to the snapshot or, when [saved] is false, as abandoned. */
+    /** Forces the journal and stops its writer, after [takeAll]: what did not end stays in it. */
+    suspend fun closeJournal() {
+        journal?.close()
+    }
+
+    /** Test support: the journal dies like a killed process's. */
+    fun crashJournal() {
+        journal?.crash()
+    }
+
+    /** Counts [remaining] as saved (to the snapshot or, durable, left in the journal) or, when [saved] is false, as abandoned. */
     fun settle(remaining: Remaining<T>, saved: Boolean) {
         lifecycle.closedOut(remaining.inHandler, remaining.waiting, saved)
     }

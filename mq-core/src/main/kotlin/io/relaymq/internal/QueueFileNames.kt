@@ -5,7 +5,7 @@ import java.security.MessageDigest
 
 /**
  * Maps queue names to snapshot file names that are safe on every file system, whatever the name:
- * `queue-<encoded>.snapshot`, where each UTF-8 byte of the name other than `a-z`, `0-9`, `_` and `-`
+ * `queue-<encoded>.snapshot` (a durable queue's journal: the directory `queue-<encoded>.journal`), where each UTF-8 byte of the name other than `a-z`, `0-9`, `_` and `-`
  * becomes `%XX`. So `/`, `\`, `.` and `..` never reach the path (nothing is written outside the
  * directory), `CON` or `nul` are never device names, names that differ only in case never collide on
  * case-insensitive file systems, and unicode survives. Names whose encoding is long are shortened to a
@@ -15,10 +15,17 @@ import java.security.MessageDigest
 internal object QueueFileNames {
     const val PREFIX: String = "queue-"
     const val SUFFIX: String = ".snapshot"
+    const val JOURNAL_SUFFIX: String = ".journal"
     private const val MAX_ENCODED = 120
     private val HEX = "0123456789ABCDEF".toCharArray()
 
-    fun fileName(queue: String): String {
+    /** The snapshot file of [queue]. */
+    fun fileName(queue: String): String = PREFIX + encoded(queue) + SUFFIX
+
+    /** The journal directory of [queue] (inside the bus's journal directory). */
+    fun journalDirectoryName(queue: String): String = PREFIX + encoded(queue) + JOURNAL_SUFFIX
+
+    private fun encoded(queue: String): String {
         val encoded = StringBuilder()
         for (byte in queue.toByteArray(StandardCharsets.UTF_8)) {
             val c = byte.toInt() and 0xFF
@@ -33,8 +40,8 @@ internal object QueueFileNames {
             while (cut > 0 && (encoded[cut - 1] == '%' || (cut > 1 && encoded[cut - 2] == '%'))) cut--
             val digest = MessageDigest.getInstance("SHA-256").digest(queue.toByteArray(StandardCharsets.UTF_8))
             val hash = digest.take(16).joinToString("") { "%02x".format(it) }
-            return PREFIX + encoded.substring(0, cut) + "~" + hash + SUFFIX
+            return encoded.substring(0, cut) + "~" + hash
         }
-        return PREFIX + encoded + SUFFIX
+        return encoded.toString()
     }
 }

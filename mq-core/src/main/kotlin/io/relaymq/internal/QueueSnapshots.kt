@@ -22,27 +22,14 @@ internal class QueueSnapshots<T>(
     private val restoredRemaining = AtomicLong()
 
     /** Decodes the queue's snapshot (user code: the codec; call with no lock held). `null` when there is none. */
-    fun read(): List<Pair<SnapshotRecord, T>>? = store.read(queue, codec)
+    fun read(): List<Pair<MessageRecord, T>>? = store.read(queue, codec)
 
     /**
      * Messages for [records], in their order, with their ids, publish and due times, attempts and keys;
      * from now on [ended] counts them down.
      */
-    fun toMessages(records: List<Pair<SnapshotRecord, T>>, clock: Clock): List<Message<T>> {
-        var origin = QueueOrigin(queue, clock.millis())
-        val messages = records.map { (record, payload) ->
-            var offset = origin.offsetOf(record.publishedAtMillis)
-            if (offset == QueueOrigin.DOES_NOT_FIT) {
-                origin = QueueOrigin(queue, record.publishedAtMillis)
-                offset = 0
-            }
-            val plain = record.dueAtMillis == 0L && record.attempt == 1 && record.key == null
-            if (plain) {
-                Message(record.id, origin, payload, offset)
-            } else {
-                RichMessage(record.id, origin, payload, offset, null, record.key, record.attempt, record.dueAtMillis, record.firstFailureAtMillis)
-            }
-        }
+    fun toMessages(records: List<Pair<MessageRecord, T>>, clock: Clock): List<Message<T>> {
+        val messages = restoredMessages(queue, records, clock)
         restoredMaxId = records.maxOfOrNull { it.first.id } ?: 0L
         restoredRemaining.set(messages.size.toLong())
         if (messages.isNotEmpty()) {
@@ -59,7 +46,7 @@ internal class QueueSnapshots<T>(
     /** Replaces the queue's snapshot with [messages] (any order: written in id order). Returns how many. */
     fun write(messages: List<Message<T>>): Int = store.write(queue, messages.sortedBy { it.id }.map(::toRecord))
 
-    private fun toRecord(message: Message<T>) = SnapshotRecord(
+    private fun toRecord(message: Message<T>) = MessageRecord(
         id = message.id,
         publishedAtMillis = message.publishedAtMillis,
         payload = codec.encode(message.data),
@@ -70,4 +57,25 @@ internal class QueueSnapshots<T>(
     )
 
     val file get() = store.fileFor(queue)
+}
+
+/**
+ * Messages for [records] (from a snapshot or a journal), in their order, with their ids, publish and due
+ * times, attempts and keys. No reply waits for a restored message.
+ */
+internal fun <T> restoredMessages(queue: String, records: List<Pair<MessageRecord, T>>, clock: Clock): List<Message<T>> {
+    var origin = QueueOrigin(queue, clock.millis())
+    return records.map { (record, payload) ->
+        var offset = origin.offsetOf(record.publishedAtMillis)
+        if (offset == QueueOrigin.DOES_NOT_FIT) {
+            origin = QueueOrigin(queue, record.publishedAtMillis)
+            offset = 0
+        }
+        val plain = record.dueAtMillis == 0L && record.attempt == 1 && record.key == null
+        if (plain) {
+            Message(record.id, origin, payload, offset)
+        } else {
+            RichMessage(record.id, origin, payload, offset, null, record.key, record.attempt, record.dueAtMillis, record.firstFailureAtMillis)
+        }
+    }
 }

@@ -26,14 +26,7 @@ import java.util.zip.CheckedOutputStream
  *   Records, zero or more
  *     length           i32       length of the record body, 38..MAX_RECORD_BYTES (never -1)
  *     bodyCrc          u32       CRC32C of the body
- *     body             bytes     id               i64
- *                                publishedAt      i64  epoch millis
- *                                dueAt            i64  epoch millis; 0 = due at once (delays, retries)
- *                                firstFailureAt   i64  epoch millis; Long.MIN_VALUE = never failed
- *                                attempt          i32  1 for a first delivery
- *                                keyLength        u16  0xFFFF = no ordering key
- *                                key              bytes, UTF-8 (keyLength of them)
- *                                payload          the rest, as written by the queue's MessageCodec
+ *     body             bytes     one message, as MessageRecord encodes it (shared with the journal)
  *
  *   Trailer
  *     endMarker        i32       -1: no record is that long, so it cannot be mistaken for a record
@@ -50,19 +43,8 @@ import java.util.zip.CheckedOutputStream
  * sequence that makes a snapshot appear atomically.
  */
 
-/** One message as stored in a snapshot. */
-internal class SnapshotRecord(
-    val id: Long,
-    val publishedAtMillis: Long,
-    val payload: ByteArray,
-    val dueAtMillis: Long = 0,
-    val firstFailureAtMillis: Long = Long.MIN_VALUE,
-    val attempt: Int = 1,
-    val key: String? = null,
-)
-
 /** The decoded content of one snapshot file. */
-internal class Snapshot(val queueName: String, val createdAtMillis: Long, val records: List<SnapshotRecord>)
+internal class Snapshot(val queueName: String, val createdAtMillis: Long, val records: List<MessageRecord>)
 
 /** A snapshot file that failed validation; [message] says where and how. */
 internal class CorruptSnapshotException(message: String, cause: Throwable? = null) : IOException(message, cause)
@@ -72,12 +54,11 @@ internal object SnapshotFormat {
     const val VERSION: Int = 1
     const val MAX_NAME_BYTES: Int = 4096
     const val MAX_RECORD_BYTES: Int = 256 * 1024 * 1024
-    private const val RECORD_FIXED_BYTES = 38
-    private const val NO_KEY = 0xFFFF
+    private const val RECORD_FIXED_BYTES = MessageRecord.FIXED_BYTES
     private const val END_MARKER = -1
 
     /** Writes a whole snapshot to [out] (which the caller flushes, forces and closes). */
-    fun write(out: OutputStream, queueName: String, createdAtMillis: Long, records: Sequence<SnapshotRecord>) {
+    fun write(out: OutputStream, queueName: String, createdAtMillis: Long, records: Sequence<MessageRecord>) {
         val fileCrc = CRC32C()
         val data = DataOutputStream(CheckedOutputStream(out, fileCrc))
         val name = queueName.toByteArray(StandardCharsets.UTF_8)
@@ -101,25 +82,14 @@ internal object SnapshotFormat {
         for (record in records) {
             check(record.id > lastId) { "snapshot records must have strictly increasing ids" }
             lastId = record.id
-            val key = record.key?.toByteArray(StandardCharsets.UTF_8)
-            require(key == null || key.size < NO_KEY) { "ordering key of message ${record.id} is too long to store" }
-            val keySize = key?.size ?: 0
-            val bodyLength = RECORD_FIXED_BYTES.toLong() + keySize + record.payload.size
+            val key = MessageRecord.keyBytes(record.id, record.key)
+            val bodyLength = MessageRecord.bodySize(key, record.payload.size)
             require(bodyLength <= MAX_RECORD_BYTES) {
                 "message ${record.id} of queue '$queueName' encodes to ${record.payload.size} bytes; " +
                     "snapshots hold at most $MAX_RECORD_BYTES bytes per message"
             }
             val body = ByteArray(bodyLength.toInt())
-            putLong(body, 0, record.id)
-            putLong(body, 8, record.publishedAtMillis)
-            putLong(body, 16, record.dueAtMillis)
-            putLong(body, 24, record.firstFailureAtMillis)
-            putInt(body, 32, record.attempt)
-            val keyField = if (key == null) NO_KEY else key.size
-            body[36] = (keyField ushr 8).toByte()
-            body[37] = keyField.toByte()
-            if (key != null) System.arraycopy(key, 0, body, RECORD_FIXED_BYTES, key.size)
-            System.arraycopy(record.payload, 0, body, RECORD_FIXED_BYTES + keySize, record.payload.size)
+            MessageRecord.writeBody(java.nio.ByteBuffer.wrap(body), record)
             data.writeInt(body.size)
             data.writeInt(crcOf(body, 0, body.size))
             data.write(body)
@@ -179,7 +149,7 @@ internal object SnapshotFormat {
             position += 4
             if (storedHeaderCrc != headerCrc.value.toInt()) throw CorruptSnapshotException("header checksum mismatch")
 
-            val records = ArrayList<SnapshotRecord>()
+            val records = ArrayList<MessageRecord>()
             var lastId = Long.MIN_VALUE
             while (true) {
                 need(4, "record length or end marker")
@@ -195,26 +165,14 @@ internal object SnapshotFormat {
                 data.readFully(body)
                 position += 4L + length
                 if (storedCrc != crcOf(body, 0, body.size)) throw CorruptSnapshotException("record ${records.size} checksum mismatch")
-                val id = getLong(body, 0)
-                if (id <= lastId) throw CorruptSnapshotException("record ${records.size} id $id does not increase")
-                lastId = id
-                val attempt = getInt(body, 32)
-                if (attempt < 1) throw CorruptSnapshotException("record ${records.size} has attempt $attempt")
-                val keyField = getShort(body, 36)
-                val keySize = if (keyField == NO_KEY) 0 else keyField
-                if (RECORD_FIXED_BYTES + keySize > body.size) throw CorruptSnapshotException("record ${records.size} key overruns the record")
-                val key = if (keyField == NO_KEY) null else String(body, RECORD_FIXED_BYTES, keySize, StandardCharsets.UTF_8)
-                records.add(
-                    SnapshotRecord(
-                        id = id,
-                        publishedAtMillis = getLong(body, 8),
-                        payload = body.copyOfRange(RECORD_FIXED_BYTES + keySize, body.size),
-                        dueAtMillis = getLong(body, 16),
-                        firstFailureAtMillis = getLong(body, 24),
-                        attempt = attempt,
-                        key = key,
-                    ),
-                )
+                val record = try {
+                    MessageRecord.readBody(body, 0, body.size)
+                } catch (e: CorruptRecordException) {
+                    throw CorruptSnapshotException("record ${records.size}: ${e.message}")
+                }
+                if (record.id <= lastId) throw CorruptSnapshotException("record ${records.size} id ${record.id} does not increase")
+                lastId = record.id
+                records.add(record)
             }
             need(12, "trailer")
             val count = data.readLong()
@@ -237,14 +195,6 @@ internal object SnapshotFormat {
     private fun crcOf(bytes: ByteArray, offset: Int, length: Int): Int = CRC32C().run {
         update(bytes, offset, length)
         value.toInt()
-    }
-
-    private fun putLong(b: ByteArray, at: Int, v: Long) {
-        for (i in 0 until 8) b[at + i] = (v ushr (56 - 8 * i)).toByte()
-    }
-
-    private fun putInt(b: ByteArray, at: Int, v: Int) {
-        for (i in 0 until 4) b[at + i] = (v ushr (24 - 8 * i)).toByte()
     }
 
     private fun getLong(b: ByteArray, at: Int): Long {

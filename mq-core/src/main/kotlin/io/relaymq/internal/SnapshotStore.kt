@@ -33,36 +33,19 @@ internal class SnapshotStore(
     private val strict: Boolean,
     private val fs: SnapshotFileSystem = SnapshotFileSystem.Default,
 ) : AutoCloseable {
-    private var lockChannel: FileChannel? = null // guarded by this
-    private var lock: FileLock? = null // guarded by this
+    /** Shared with the journal when both live in one directory. */
+    val lock: DirectoryLock = DirectoryLock(directory)
 
     /** Takes the directory lock (creating the directory if needed) and clears leftover temp files. Idempotent. */
     @Synchronized
     fun open() {
-        if (lock != null) return
+        if (lock.isOpen) return
         try {
-            if (!Files.isDirectory(directory)) {
-                if (posix(directory.toAbsolutePath().parent ?: directory)) {
-                    Files.createDirectories(directory, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")))
-                } else {
-                    Files.createDirectories(directory)
-                }
+            try {
+                lock.open()
+            } catch (e: IllegalStateException) {
+                throw SnapshotException("Snapshot ${e.message}")
             }
-            val channel = FileChannel.open(directory.resolve(LOCK_FILE), StandardOpenOption.CREATE, StandardOpenOption.WRITE)
-            val acquired = try {
-                channel.tryLock()
-            } catch (e: OverlappingFileLockException) {
-                null
-            }
-            if (acquired == null) {
-                channel.close()
-                throw SnapshotException(
-                    "Snapshot directory $directory is in use by another RelayMQ bus (in this process or another). " +
-                        "Give each bus its own directory, or close the other bus first.",
-                )
-            }
-            lockChannel = channel
-            lock = acquired
             Files.list(directory).use { files ->
                 files.filter { it.fileName.toString().contains(TEMP_MARK) }.forEach {
                     logger.info { "Removing leftover temp file $it of an interrupted snapshot write" }
@@ -82,7 +65,7 @@ internal class SnapshotStore(
      * left in place and reported by throwing [SnapshotException].
      */
     @Synchronized
-    fun <T> read(queue: String, codec: MessageCodec<T>): List<Pair<SnapshotRecord, T>>? {
+    fun <T> read(queue: String, codec: MessageCodec<T>): List<Pair<MessageRecord, T>>? {
         val file = fileFor(queue)
         if (!Files.exists(file)) return null
         return try {
@@ -132,7 +115,7 @@ internal class SnapshotStore(
      * @throws IOException when the write fails; the previous snapshot is then untouched.
      */
     @Synchronized
-    fun write(queue: String, records: List<SnapshotRecord>): Int {
+    fun write(queue: String, records: List<MessageRecord>): Int {
         val target = fileFor(queue)
         if (records.isEmpty()) {
             Files.deleteIfExists(target)
@@ -180,18 +163,11 @@ internal class SnapshotStore(
 
     @Synchronized
     override fun close() {
-        try {
-            lock?.release()
-            lockChannel?.close()
-        } catch (e: IOException) {
-            logger.warn(e) { "Could not release the lock of snapshot directory $directory" }
-        }
-        lock = null
-        lockChannel = null
+        lock.close()
     }
 
     companion object {
-        const val LOCK_FILE: String = ".relaymq.lock"
+        const val LOCK_FILE: String = DirectoryLock.LOCK_FILE
         const val TEMP_MARK: String = ".tmp-"
     }
 }

@@ -14,22 +14,22 @@ import io.kotest.property.checkAll
 import java.io.ByteArrayInputStream
 import java.io.ByteArrayOutputStream
 
-private fun encode(name: String, records: List<SnapshotRecord>): ByteArray =
+private fun encode(name: String, records: List<MessageRecord>): ByteArray =
     ByteArrayOutputStream().also { SnapshotFormat.write(it, name, 1_700_000_000_000, records.asSequence()) }.toByteArray()
 
 private fun decode(bytes: ByteArray): Snapshot = SnapshotFormat.read(ByteArrayInputStream(bytes), bytes.size.toLong())
 
 private val sample = listOf(
-    SnapshotRecord(1, 10, "alpha".toByteArray()),
-    SnapshotRecord(2, 20, ByteArray(0)),
-    SnapshotRecord(7, 30, ByteArray(40) { it.toByte() }),
+    MessageRecord(1, 10, "alpha".toByteArray()),
+    MessageRecord(2, 20, ByteArray(0)),
+    MessageRecord(7, 30, ByteArray(40) { it.toByte() }),
 )
 
 class SnapshotFormatSpec : FunSpec({
 
     test("round trip keeps name, ids, times and payloads") {
         checkAll(200, Arb.string(1..40), Arb.list(Arb.byteArray(Arb.int(0..64), Arb.byte()), 0..30), Arb.long(0L..1_000_000L)) { name, payloads, start ->
-            val records = payloads.mapIndexed { i, p -> SnapshotRecord(start + i * 3, 1_000L + i, p) }
+            val records = payloads.mapIndexed { i, p -> MessageRecord(start + i * 3, 1_000L + i, p) }
             val snapshot = decode(encode(name, records))
             snapshot.queueName shouldBe name
             snapshot.records.map { it.id } shouldBe records.map { it.id }
@@ -69,7 +69,7 @@ class SnapshotFormatSpec : FunSpec({
     }
 
     test("a huge record length is refused before any allocation") {
-        val bytes = encode("q", listOf(SnapshotRecord(1, 1, ByteArray(4))))
+        val bytes = encode("q", listOf(MessageRecord(1, 1, ByteArray(4))))
         // The first record's length field follows magic(4) version(2) flags(2) time(8) nameLength(2) name(1) crc(4).
         val at = 4 + 2 + 2 + 8 + 2 + 1 + 4
         val corrupt = bytes.copyOf()

@@ -1,6 +1,7 @@
 package io.relaymq
 
 import io.relaymq.internal.BusSettings
+import kotlinx.coroutines.delay
 import kotlinx.coroutines.runBlocking
 import java.io.FileDescriptor
 import java.io.FileOutputStream
@@ -16,11 +17,15 @@ import kotlin.time.Duration.Companion.seconds
  * finished segments all the time), one durable queue with consumers running, and [PUBLISHERS] threads
  * publishing unique payloads as fast as the journal acknowledges them, until the parent kills it.
  *
- * Arguments: the journal directory, and the generation (a number unique within the test run, part of
- * every payload, so that payloads never repeat across children sharing a journal).
+ * Arguments: the journal directory; the generation (a number unique within the test run, part of every
+ * payload, so that payloads never repeat across children sharing a journal); and how many milliseconds
+ * each handler call waits (0: consumers keep up, the backlog stays within a segment or two; a few:
+ * publishers outrun consumers, the backlog spans many segments and completions land far from the
+ * segments their messages live in).
  *
  * Everything it reports goes to stdout, one line per event, each written whole by one `write` call
  * under one lock (so lines never interleave, and a kill can tear at most the last one):
+ * - `starting` first thing in `main`, before the bus is made (start-up kills aim after it);
  * - `ready` once the first publish came back (publishing has begun);
  * - `acked <id> <payload>` after a publish returned its id (the message is on disk);
  * - `handled <id> <payload> <attempt>` in the handler, before it returns normally;
@@ -71,10 +76,13 @@ object DurableCrashChild {
 
     @JvmStatic
     fun main(args: Array<String>) {
+        out("starting")
         val journal = Path.of(args[0])
         val generation = args[1].toInt()
+        val handlerDelayMs = args[2].toLong()
         val mq = MQ(settings(journal))
         mq.registerQueue<String>(QUEUE, options()) { msg ->
+            if (handlerDelayMs > 0) delay(handlerDelayMs)
             if (failsFirst(msg.data) && msg.attempt == 1) {
                 out("failed ${msg.id} ${msg.data} ${msg.attempt}")
                 throw IllegalStateException("first attempt fails on purpose")

@@ -34,8 +34,10 @@ import kotlin.time.Duration.Companion.seconds
  *   segments (tiny 8 KiB segments: roll-over and deletion of finished segments go on all the time, so
  *   kills land during both).
  *
- * Kill moments vary: during JVM and bus start-up (before `ready`: journal creation, first segment),
- * just after publishing began, or after a longer run. Sometimes the next child starts on the journal a
+ * Consumers of a third of the children are slow, so that the backlog spans many segments when the kill
+ * comes. Kill moments vary: during the bus's start-up (after the child's `main` began, before its first
+ * acknowledgement: journal directory and first segment creation, recovery of what an earlier child
+ * left), just after publishing began, or after a longer run. Sometimes the next child starts on the journal a
  * killed child left, without a recovery in between (a chain), so kills land during replay too; the
  * chain is checked as a whole when it ends. Journal directories are fresh or reused.
  *
@@ -53,7 +55,7 @@ class DurableCrashSpec : FunSpec({
             val started = System.nanoTime()
             var chain: Chain? = null
             var lastDir: Path? = null
-            var readyLatencyMs = 800L // spawn to `ready`, as last observed: where start-up kills aim
+            var startupMs = 300L // `starting` to `ready`, as last observed: the window start-up kills aim at
             val totals = Totals()
             for (cycle in 0 until cycles) {
                 val current = chain ?: run {
@@ -67,20 +69,21 @@ class DurableCrashSpec : FunSpec({
                     else -> KillMode.RUN
                 }
                 val killAfterMs = when (mode) {
-                    KillMode.STARTUP -> (readyLatencyMs * (0.2 + random.nextDouble() * 0.9)).toLong()
+                    KillMode.STARTUP -> (startupMs * random.nextDouble() * 1.2).toLong()
                     KillMode.EARLY -> random.nextLong(0, 16)
                     KillMode.RUN -> random.nextLong(30, 700)
                 }
-                val run = runChild(current.dir, generation = cycle, mode, killAfterMs, context = "seed=$seed cycle=$cycle")
-                run.readyAfterMs?.let { readyLatencyMs = it }
+                val handlerDelayMs = if (random.nextInt(3) == 0) 3L else 0L // slow consumers: a backlog over many segments
+                val run = runChild(current.dir, generation = cycle, handlerDelayMs, mode, killAfterMs, context = "seed=$seed cycle=$cycle")
+                run.startupMs?.let { startupMs = it }
                 current.runs += run
                 totals.children++
                 totals.acked += run.acked.size
                 val endChain = cycle == cycles - 1 || random.nextInt(10) >= 3
                 println(
                     "cycle $cycle: ${if (current.reused) "reused" else "fresh"} journal, child ${current.runs.size} of its chain, " +
-                        "mode $mode, killed ${killAfterMs}ms after ${if (mode == KillMode.STARTUP) "spawn" else "ready"}" +
-                        " (ready after ${run.readyAfterMs ?: "-"}ms): ${run.acked.size} acked, ${run.handled.size} handled, " +
+                        "${if (handlerDelayMs > 0) "slow" else "fast"} consumers, mode $mode, killed ${killAfterMs}ms after ${if (mode == KillMode.STARTUP) "main began" else "ready"}" +
+                        " (JVM start ${run.startingAfterMs ?: "-"}ms, bus start to first ack ${run.startupMs ?: "-"}ms): ${run.acked.size} acked, ${run.handled.size} handled, " +
                         "${run.failedAttempts} failed first attempts" + (if (run.torn.isNotEmpty()) ", torn last line '${run.torn}'" else "") +
                         "; journal left: ${describeFiles(current.dir)}",
                 )
@@ -128,7 +131,10 @@ private class ChildRun(
     val generation: Int,
     val mode: KillMode,
     val killAfterMs: Long,
-    val readyAfterMs: Long?,
+    /** From spawn to `starting`. */
+    val startingAfterMs: Long?,
+    /** From `starting` to `ready`: bus start, registration (recovery), first publish. */
+    val startupMs: Long?,
     /** Every complete line (the last one may not be, see [torn]). */
     val lines: List<String>,
     /** Bytes after the last newline: a line the kill cut short. Ignored. */
@@ -145,7 +151,7 @@ private class ChildRun(
         for (line in lines) {
             val parts = line.split(' ')
             when {
-                line == "ready" -> Unit
+                line == "ready" || line == "starting" -> Unit
                 parts[0] == "error" -> errors += line
                 parts[0] == "acked" && parts.size == 3 && parts[1].toLongOrNull() != null -> acked += Acked(parts[1].toLong(), parts[2])
                 (parts[0] == "handled" || parts[0] == "failed") && parts.size == 4 && parts[1].toLongOrNull() != null &&
@@ -160,15 +166,18 @@ private class ChildRun(
     }
 
     fun describe(): String =
-        "child g$generation ($mode, killed after ${killAfterMs}ms, ready after ${readyAfterMs ?: "-"}ms, ${lines.size} lines)" +
+        "child g$generation ($mode, killed after ${killAfterMs}ms, started after ${startingAfterMs ?: "-"}ms, " +
+            "first ack ${startupMs ?: "-"}ms later, ${lines.size} lines)" +
             (if (stderr.isNotBlank()) "\n  its stderr: " + stderr.lines().take(30).joinToString("\n    ") else "")
 }
 
-/** Reads a child's stdout to its end on its own thread: whole lines, the torn rest, and when `ready` came. */
+/** Reads a child's stdout to its end on its own thread: whole lines, the torn rest, and when `starting` and `ready` came. */
 private class OutputReader(stream: InputStream, private val spawnedAt: Long) {
     val lines = ArrayList<String>()
     @Volatile var torn = ""
+    @Volatile var startingAt = 0L
     @Volatile var readyAt = 0L
+    val starting = CountDownLatch(1)
     val ready = CountDownLatch(1)
     private val reader = thread(isDaemon = true, name = "durable-crash-child-stdout") {
         val input = BufferedInputStream(stream, 1 shl 16)
@@ -180,7 +189,10 @@ private class OutputReader(stream: InputStream, private val spawnedAt: Long) {
                 val text = line.toString(Charsets.UTF_8)
                 line.reset()
                 synchronized(lines) { lines += text }
-                if (text == "ready") {
+                if (text == "starting") {
+                    startingAt = System.nanoTime()
+                    starting.countDown()
+                } else if (text == "ready") {
                     readyAt = System.nanoTime()
                     ready.countDown()
                 }
@@ -191,7 +203,8 @@ private class OutputReader(stream: InputStream, private val spawnedAt: Long) {
         torn = line.toString(Charsets.UTF_8)
     }
 
-    val readyAfterMs: Long? get() = if (readyAt == 0L) null else (readyAt - spawnedAt) / 1_000_000
+    val startingAfterMs: Long? get() = if (startingAt == 0L) null else (startingAt - spawnedAt) / 1_000_000
+    val startupMs: Long? get() = if (readyAt == 0L || startingAt == 0L) null else (readyAt - startingAt) / 1_000_000
 
     fun awaitEnd() {
         reader.join(TimeUnit.SECONDS.toMillis(30))
@@ -199,14 +212,14 @@ private class OutputReader(stream: InputStream, private val spawnedAt: Long) {
     }
 }
 
-private fun runChild(dir: Path, generation: Int, mode: KillMode, killAfterMs: Long, context: String): ChildRun {
+private fun runChild(dir: Path, generation: Int, handlerDelayMs: Long, mode: KillMode, killAfterMs: Long, context: String): ChildRun {
     val java = Path.of(System.getProperty("java.home"), "bin", "java").toString()
     val stderrFile = Files.createTempFile("relaymq-durable-crash-stderr", ".txt")
     try {
         val spawnedAt = System.nanoTime()
         val child = ProcessBuilder(
             java, "-Xmx512m", "-cp", System.getProperty("java.class.path"),
-            DurableCrashChild::class.java.name, dir.toString(), generation.toString(),
+            DurableCrashChild::class.java.name, dir.toString(), generation.toString(), handlerDelayMs.toString(),
         )
             .redirectError(stderrFile.toFile())
             .also { it.environment().remove("KOTLIN_LOGGING_STARTUP_MESSAGE") }
@@ -214,17 +227,14 @@ private fun runChild(dir: Path, generation: Int, mode: KillMode, killAfterMs: Lo
         child.outputStream.close()
         val output = OutputReader(child.inputStream, spawnedAt)
         try {
-            if (mode == KillMode.STARTUP) {
-                Thread.sleep(killAfterMs) // only chooses the kill moment
-            } else {
-                if (!output.ready.await(60, TimeUnit.SECONDS)) {
-                    throw AssertionError(
-                        "$context: child g$generation printed no 'ready' within 60 s (alive: ${child.isAlive}); " +
-                            "stdout: ${synchronized(output.lines) { output.lines.take(20) }}; stderr: ${Files.readString(stderrFile)}",
-                    )
-                }
-                Thread.sleep(killAfterMs) // only chooses the kill moment
+            val signal = if (mode == KillMode.STARTUP) output.starting else output.ready
+            if (!signal.await(60, TimeUnit.SECONDS)) {
+                throw AssertionError(
+                    "$context: child g$generation printed no '${if (mode == KillMode.STARTUP) "starting" else "ready"}' within 60 s " +
+                        "(alive: ${child.isAlive}); stdout: ${synchronized(output.lines) { output.lines.take(20) }}; stderr: ${Files.readString(stderrFile)}",
+                )
             }
+            Thread.sleep(killAfterMs) // only chooses the kill moment
             if (!child.isAlive) {
                 throw AssertionError(
                     "$context: child g$generation ended by itself (exit ${child.exitValue()}) before the kill; " +
@@ -238,7 +248,9 @@ private fun runChild(dir: Path, generation: Int, mode: KillMode, killAfterMs: Lo
             if (!child.waitFor(30, TimeUnit.SECONDS)) throw AssertionError("$context: child g$generation did not die within 30 s of SIGKILL")
         }
         output.awaitEnd()
-        return ChildRun(generation, mode, killAfterMs, output.readyAfterMs, output.lines.toList(), output.torn, Files.readString(stderrFile))
+        return ChildRun(
+            generation, mode, killAfterMs, output.startingAfterMs, output.startupMs, output.lines.toList(), output.torn, Files.readString(stderrFile),
+        )
     } finally {
         Files.deleteIfExists(stderrFile)
     }
@@ -294,10 +306,10 @@ private fun describeFiles(dir: Path): String {
         (if (names.isEmpty()) "" else ": " + names.take(8).joinToString() + (if (names.size > 8) ", ..." else ""))
 }
 
-private fun isSegment(file: Path): Boolean {
-    val name = file.fileName.toString()
-    return !name.contains("lock") && listOf("damaged", "corrupt", "torn", "aside", "bad").none { it in name }
-}
+/** A segment file: `<20-digit index>.seg` (JournalFormat); not a `.torn-`/`.corrupt-` copy, not the lock. */
+private fun isSegment(file: Path): Boolean = SEGMENT_NAME.matches(file.fileName.toString())
+
+private val SEGMENT_NAME = Regex("\\d{20}\\.seg")
 
 private suspend fun verifyChain(chain: Chain, seed: Long, cycle: Int, totals: Totals) {
     val context = "seed=$seed, chain ending at cycle $cycle on a ${if (chain.reused) "reused" else "fresh"} journal ${chain.dir}"
@@ -400,6 +412,11 @@ private suspend fun verifyChain(chain: Chain, seed: Long, cycle: Int, totals: To
         }
         val files = journalFiles(chain.dir)
         val segments = files.filter { isSegment(it) }
+        // A kill leaves at most a torn tail (copied to .torn-<time>): everything a write returned for is
+        // in the page cache. Damage followed by valid frames (moved to .corrupt-<time>) cannot come
+        // from a kill, only from the writer (say, frames written out of order) or a misreading recovery.
+        val corrupt = files.filter { ".corrupt-" in it.fileName.toString() }
+        if (corrupt.isNotEmpty()) problem("recovery found corruption in the middle of a segment, impossible after a kill: ${corrupt.map { chain.dir.relativize(it) }}")
         if (segments.size > MAX_SEGMENTS_AT_REST) {
             problem("the journal holds ${segments.size} segment files after the recoveries (at most $MAX_SEGMENTS_AT_REST expected): ${files.map { chain.dir.relativize(it) }}")
         }

@@ -1,9 +1,11 @@
 package io.relaymq.internal
 
 import io.relaymq.JournalException
-import kotlinx.coroutines.CompletableDeferred
-import kotlinx.coroutines.NonCancellable
-import kotlinx.coroutines.withContext
+import java.util.concurrent.atomic.AtomicReference
+import kotlin.coroutines.Continuation
+import kotlin.coroutines.intrinsics.COROUTINE_SUSPENDED
+import kotlin.coroutines.intrinsics.intercepted
+import kotlin.coroutines.intrinsics.suspendCoroutineUninterceptedOrReturn
 
 /**
  * One publish to a durable queue, from the payload's encoding to the moment its record is stored:
@@ -22,24 +24,53 @@ internal abstract class DurablePublish(@JvmField val payload: ByteArray) {
     abstract fun failed(error: JournalException)
 }
 
-/** A Kotlin publisher's [DurablePublish]: it suspends in [await] until its message is stored. */
+/**
+ * A Kotlin publisher's [DurablePublish]: it suspends in [await] until its message is stored. One
+ * object, no deferred or extra coroutine: the outcome and the waiting continuation meet in [state].
+ */
 internal class SuspendingDurablePublish(payload: ByteArray) : DurablePublish(payload) {
-    private val outcome = CompletableDeferred<Long>()
+    /** `null` (nothing yet), the waiting continuation, or the outcome: the id (`Long`) or the failure. */
+    private val state = AtomicReference<Any?>(null)
 
-    override fun stored(id: Long) {
-        outcome.complete(id)
-    }
+    override fun stored(id: Long) = finish(id)
 
-    override fun failed(error: JournalException) {
-        outcome.completeExceptionally(error)
+    override fun failed(error: JournalException) = finish(Failure(error))
+
+    private fun finish(outcome: Any) {
+        while (true) {
+            when (val current = state.get()) {
+                null -> if (state.compareAndSet(null, outcome)) return
+                is Continuation<*> -> {
+                    state.set(outcome)
+                    @Suppress("UNCHECKED_CAST")
+                    (current as Continuation<Any?>).resumeWith(if (outcome is Failure) Result.failure(outcome.error) else Result.success(outcome))
+                    return
+                }
+                else -> return // already finished (cannot happen: one outcome per publish)
+            }
+        }
     }
 
     /**
      * The id once stored. Not cancellable: once handed to the journal, the message will be accepted or
      * refused whatever the caller does, and a publish that throws `CancellationException` must not have
-     * been accepted. The wait is one group commit.
+     * been accepted. The wait is one group commit; the caller resumes on its own dispatcher.
      */
-    suspend fun await(): Long = withContext(NonCancellable) { outcome.await() }
+    suspend fun await(): Long {
+        state.get()?.let { return outcomeOf(it) }
+        val result = suspendCoroutineUninterceptedOrReturn<Any?> { continuation ->
+            if (state.compareAndSet(null, continuation.intercepted())) COROUTINE_SUSPENDED else state.get()
+        }
+        return outcomeOf(result)
+    }
+
+    private fun outcomeOf(value: Any?): Long = when (value) {
+        is Long -> value
+        is Failure -> throw value.error
+        else -> error("unexpected outcome $value")
+    }
+
+    private class Failure(val error: JournalException)
 }
 
 /**

@@ -21,11 +21,13 @@ import kotlin.time.Duration.Companion.seconds
  * payload, so that payloads never repeat across children sharing a journal); and how many milliseconds
  * each handler call waits (0: consumers keep up, the backlog stays within a segment or two; a few:
  * publishers outrun consumers, the backlog spans many segments and completions land far from the
- * segments their messages live in).
+ * segments their messages live in); and the fsync policy ([policy]: under every one, the README
+ * promises that a kill loses nothing acknowledged, only a power loss may).
  *
  * Everything it reports goes to stdout, one line per event, each written whole by one `write` call
  * under one lock (so lines never interleave, and a kill can tear at most the last one):
  * - `starting` first thing in `main`, before the bus is made (start-up kills aim after it);
+ * - `registered` once the durable queue's registration returned (the journal recovered);
  * - `ready` once the first publish came back (publishing has begun);
  * - `acked <id> <payload>` after a publish returned its id (the message is on disk);
  * - `handled <id> <payload> <attempt>` in the handler, before it returns normally;
@@ -66,6 +68,16 @@ object DurableCrashChild {
     internal fun settings(journal: Path): BusSettings =
         BusSettings(journalDirectory = journal, journalSegmentBytes = SEGMENT_BYTES, drainTimeout = 10.seconds)
 
+    /** The fsync policies a child may run with, by the name the parent passes. */
+    val POLICIES: List<String> = listOf("perGroupCommit", "interval", "none")
+
+    fun policy(name: String): FsyncPolicy = when (name) {
+        "perGroupCommit" -> FsyncPolicy.perGroupCommit()
+        "interval" -> FsyncPolicy.interval(java.time.Duration.ofMillis(10))
+        "none" -> FsyncPolicy.none()
+        else -> throw IllegalArgumentException("unknown fsync policy $name")
+    }
+
     private val stdout = FileOutputStream(FileDescriptor.out)
 
     /** Writes [line] and its newline with one `write` call, under one lock: lines never interleave. */
@@ -80,7 +92,7 @@ object DurableCrashChild {
         val journal = Path.of(args[0])
         val generation = args[1].toInt()
         val handlerDelayMs = args[2].toLong()
-        val mq = MQ(settings(journal))
+        val mq = MQ(settings(journal).copy(fsyncPolicy = policy(args[3])))
         mq.registerQueue<String>(QUEUE, options()) { msg ->
             if (handlerDelayMs > 0) delay(handlerDelayMs)
             if (failsFirst(msg.data) && msg.attempt == 1) {
@@ -89,6 +101,7 @@ object DurableCrashChild {
             }
             out("handled ${msg.id} ${msg.data} ${msg.attempt}")
         }
+        out("registered")
         mq.start()
         val ready = AtomicBoolean(false)
         val publishers = List(PUBLISHERS) { publisher ->

@@ -23,7 +23,7 @@ import kotlin.time.Duration.Companion.seconds
 /**
  * Kill -9 under load, many times (issue 11): a child JVM ([DurableCrashChild]) with 8 publisher threads
  * and running consumers prints every id its durable queue acknowledged and every message it handled;
- * the parent kills it (`destroyForcibly`, SIGKILL on Linux) at a random moment, then opens a bus on the
+ * the parent kills it (`ProcessHandle.destroyForcibly`, SIGKILL on Linux) at a random moment, then opens a bus on the
  * same journal and checks:
  * - every acknowledged message is handled by a child or delivered by the recovery (at least once);
  * - nothing is invented: every message handled or replayed is one a child published (payload shape,
@@ -36,12 +36,14 @@ import kotlin.time.Duration.Companion.seconds
  *
  * Two children in five run with the fsync policies that do not force each commit (`interval`, `none`):
  * the README promises that a kill, unlike a power loss, loses nothing acknowledged under them either.
- * Consumers of a third of the children are slow, so that the backlog spans many segments when the kill
- * comes. Kill moments vary: during the bus's start-up (after the child's `main` began, before its first
- * acknowledgement: journal directory and first segment creation, recovery of what an earlier child
- * left), just after publishing began, or after a longer run. Sometimes the next child starts on the journal a
- * killed child left, without a recovery in between (a chain), so kills land during replay too; the
- * chain is checked as a whole when it ends. Journal directories are fresh or reused.
+ * Consumers of a third of the children are slow, so that the backlog spans many segments when the
+ * kill comes. Kill moments vary: during the bus's start-up (after the child's `main` began, before its
+ * first acknowledgement: journal directory and first segment creation, recovery of what an earlier
+ * child left), just after publishing began, or after a longer run. Sometimes the next child starts on
+ * the journal a killed child left, without a recovery in between (a chain), so kills land during
+ * replay too; the chain is checked as a whole when it ends. Journal directories are fresh or reused.
+ * The parent's buses run on real threads ([kotlinx.coroutines.Dispatchers.Default]); sleeps only
+ * choose kill moments.
  *
  * The random seed is printed (test output file); `-Drelaymq.crash.seed=<seed>` repeats the same choices
  * (kill moments are still subject to timing), `-Drelaymq.crash.cycles=<n>` changes the number of

@@ -59,13 +59,14 @@ class DurableCrashSpec : FunSpec({
             val started = System.nanoTime()
             var chain: Chain? = null
             var lastDir: Path? = null
+            var lastHighestId = 0L // the highest id handed out on lastDir so far
             var startupMs = 300L // `starting` to `ready`, as last observed: the window start-up kills aim at
             val totals = Totals()
             for (cycle in 0 until cycles) {
                 val current = chain ?: run {
                     val reuse = lastDir != null && random.nextInt(3) != 0
                     val dir = if (reuse) lastDir else TestDirs.create("relaymq-durable-crash")
-                    Chain(dir, reused = reuse).also { chain = it }
+                    Chain(dir, reused = reuse, idsAbove = if (reuse) lastHighestId else 0L).also { chain = it }
                 }
                 // A child after a killed one replays what that one left: kill it during that start-up more often.
                 val mode = when (if (current.runs.isNotEmpty() && random.nextInt(3) == 0) 0 else random.nextInt(20)) {
@@ -101,7 +102,7 @@ class DurableCrashSpec : FunSpec({
                         "; journal left: ${describeFiles(current.dir)}",
                 )
                 if (endChain) {
-                    verifyChain(current, seed, cycle, totals)
+                    lastHighestId = verifyChain(current, seed, cycle, totals)
                     lastDir = current.dir
                     chain = null
                 }
@@ -119,8 +120,11 @@ class DurableCrashSpec : FunSpec({
 
 private enum class KillMode { STARTUP, EARLY, RUN }
 
-/** Children run one after another on one journal, without a recovery between them; checked together. */
-private class Chain(val dir: Path, val reused: Boolean) {
+/**
+ * Children run one after another on one journal, without a recovery between them; checked together.
+ * [idsAbove]: the highest id handed out on this journal before the chain began (0 for a fresh one).
+ */
+private class Chain(val dir: Path, val reused: Boolean, val idsAbove: Long) {
     val runs = ArrayList<ChildRun>()
 }
 
@@ -330,12 +334,14 @@ private fun isSegment(file: Path): Boolean = SEGMENT_NAME.matches(file.fileName.
 
 private val SEGMENT_NAME = Regex("\\d{20}\\.seg")
 
-private suspend fun verifyChain(chain: Chain, seed: Long, cycle: Int, totals: Totals) {
+/** Checks a chain (see the class KDoc of [DurableCrashSpec]); returns the highest id handed out on its journal so far. */
+private suspend fun verifyChain(chain: Chain, seed: Long, cycle: Int, totals: Totals): Long {
     val context = "seed=$seed, chain ending at cycle $cycle on a ${if (chain.reused) "reused" else "fresh"} journal ${chain.dir}"
     val problems = ArrayList<String>()
     fun problem(text: String) {
         problems += text
     }
+    var highest = chain.idsAbove
     var first: Recovery? = null
     var second: Recovery? = null
     try {
@@ -365,6 +371,15 @@ private suspend fun verifyChain(chain: Chain, seed: Long, cycle: Int, totals: To
                 if (bad != null) problem("$where: publisher $publisher got id ${bad.second.id} (${bad.second.payload}) after ${bad.first.id} (${bad.first.payload})")
                 lastSeq[run.generation to publisher] = seqs.size
             }
+        }
+        // Ids continue after restarts (README: stable across restarts, so handlers can deduplicate): a
+        // child's new messages get ids above every id handed out on this journal before it started.
+        for (run in chain.runs) {
+            val lowest = run.acked.minOfOrNull { it.id }
+            if (lowest != null && lowest <= highest) {
+                problem("child g${run.generation} got id $lowest (${run.acked.first { it.id == lowest }.payload}) for a new message; ids up to $highest were handed out on this journal before it started")
+            }
+            highest = maxOf(highest, run.acked.maxOfOrNull { it.id } ?: 0L, run.handled.maxOfOrNull { it.id } ?: 0L)
         }
         val byId = HashMap<Long, String>()
         for ((payload, id) in ackedId) {
@@ -441,6 +456,7 @@ private suspend fun verifyChain(chain: Chain, seed: Long, cycle: Int, totals: To
         }
 
         totals.chains++
+        highest = maxOf(highest, recovery.deliveries.maxOfOrNull { it.id } ?: 0L)
         val successes = recovery.deliveries.filter { it.succeeded }
         totals.replayed += successes.size
         totals.replayedAfterHandled += successes.count { it.payload in handledByChildren }
@@ -459,6 +475,7 @@ private suspend fun verifyChain(chain: Chain, seed: Long, cycle: Int, totals: To
         failChain(chain, context, problems, e)
     }
     if (problems.isNotEmpty()) failChain(chain, context, problems, null)
+    return highest
 }
 
 /** At most this many segment files once nothing is pending: the one being written and one about to go. */

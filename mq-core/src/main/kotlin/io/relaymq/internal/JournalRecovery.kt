@@ -138,7 +138,7 @@ internal object JournalRecovery {
                 }
             }
         }
-        book.activate(maxOf(maxIndex, 0))
+        book.continueAfter(maxOf(maxIndex, 0))
 
         // What the corrupt files still meant goes into the new segment before they are moved aside.
         val relocations = ArrayList<JournalEntry>()

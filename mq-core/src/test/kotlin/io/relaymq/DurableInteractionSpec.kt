@@ -950,6 +950,167 @@ class DurableInteractionSpec : FunSpec({
         }
     }
 
+    test("journal model check: random publishes, retries and completions over many segment rolls and deletions, crash after a barrier, recover exactly the pending messages at their attempts") {
+        val dir = tempDir().resolve("journal").also { Files.createDirectories(it) }
+        val random = kotlin.random.Random(11)
+        val model = LinkedHashMap<Long, Int>() // pending id -> attempt
+        var nextId = 0L
+        var mostSegments = 0
+        repeat(40) { round ->
+            val recovered = JournalRecovery.recover("q", dir, JournalFileSystem.Default, strict = false)
+            withClue("round $round: recovered pending messages and attempts") {
+                recovered.messages.associate { it.id to it.attempt } shouldBe model
+                recovered.corrupt.shouldBeEmpty()
+            }
+            nextId = maxOf(nextId, recovered.maxId)
+            val sequence = AtomicLong(nextId)
+            val writer = JournalWriter("q", dir, JournalFileSystem.Default, FsyncPolicy.perGroupCommit(), 4096, recovered.book, sequence, Clock.systemUTC())
+            writer.begin(recovered.relocations)
+            writer.start()
+            repeat(300) {
+                val pending = model.keys.toList()
+                val op = random.nextInt(10)
+                when {
+                    op < 4 || pending.isEmpty() -> {
+                        val id = ++nextId
+                        sequence.set(id)
+                        val frame = JournalFormat.messageFrame(id, 1L, 0L, Long.MIN_VALUE, 1, null, ByteArray(random.nextInt(10, 700)))
+                        writer.submit(JournalEntry.Append(id, frame, null))
+                        model[id] = 1
+                    }
+                    op < 6 -> {
+                        val id = pending[random.nextInt(pending.size)]
+                        val attempt = model.getValue(id) + 1
+                        writer.submit(JournalEntry.Retry(id, attempt, 5L, 2L))
+                        model[id] = attempt
+                    }
+                    else -> {
+                        // mostly the oldest, so that old segments empty out and get deleted
+                        val id = if (random.nextInt(3) > 0) pending.first() else pending[random.nextInt(pending.size)]
+                        writer.submit(JournalEntry.Complete(id))
+                        model.remove(id)
+                    }
+                }
+                if (random.nextInt(25) == 0) {
+                    val done = CompletableFuture<Unit>()
+                    writer.submit(JournalEntry.Barrier(done))
+                    done.get(10, TimeUnit.SECONDS)
+                }
+            }
+            val done = CompletableFuture<Unit>()
+            writer.submit(JournalEntry.Barrier(done))
+            done.get(10, TimeUnit.SECONDS)
+            mostSegments = maxOf(mostSegments, dir.toFile().list()!!.count { it.endsWith(".seg") })
+            writer.crash()
+        }
+        withClue("segments on disk follow the backlog (${model.size} pending at the end), not the history") {
+            (mostSegments < 60) shouldBe true
+        }
+    }
+
+    test("journal model check with injected write and fsync faults: refused publishes never come back, acknowledged ones never go missing") {
+        val dir = tempDir().resolve("journal").also { Files.createDirectories(it) }
+        val random = kotlin.random.Random(3)
+        val fs = HookedJournalFs()
+        val faulty = AtomicBoolean()
+        val faultRandom = java.util.Random(3)
+        fs.beforeWrite = { _, position -> if (faulty.get() && position > 0 && synchronized(faultRandom) { faultRandom.nextInt(40) == 0 }) throw IOException("injected write failure") }
+        fs.beforeForce = { _ -> if (faulty.get() && synchronized(faultRandom) { faultRandom.nextInt(40) == 0 }) throw IOException("injected fsync failure") }
+        val model = LinkedHashMap<Long, Int>() // stored and pending: id -> attempt
+        val refused = HashSet<Long>()
+        val pendingAppends = HashSet<Long>() // outcome not known yet
+        var nextId = 0L
+        repeat(25) { round ->
+            val recovered = JournalRecovery.recover("q", dir, JournalFileSystem.Default, strict = false)
+            withClue("round $round: recovered pending messages and attempts (refused publishes among them: ${recovered.messages.map { it.id }.filter { it in refused }})") {
+                recovered.messages.associate { it.id to it.attempt } shouldBe model
+            }
+            nextId = maxOf(nextId, recovered.maxId)
+            val sequence = AtomicLong(nextId)
+            val writer = JournalWriter("q", dir, fs, FsyncPolicy.perGroupCommit(), 4096, recovered.book, sequence, Clock.systemUTC())
+            writer.begin(recovered.relocations)
+            writer.start()
+            faulty.set(true)
+            val outcomes = java.util.concurrent.ConcurrentHashMap<Long, Boolean>()
+            repeat(300) {
+                val op = random.nextInt(10)
+                val stored = model.keys.filter { it !in pendingAppends } // acknowledged
+                when {
+                    op < 4 || stored.isEmpty() -> {
+                        val id = ++nextId
+                        sequence.set(id)
+                        val frame = JournalFormat.messageFrame(id, 1L, 0L, Long.MIN_VALUE, 1, null, ByteArray(random.nextInt(10, 900)))
+                        pendingAppends += id
+                        model[id] = 1
+                        writer.submit(
+                            JournalEntry.Append(
+                                id, frame,
+                                object : JournalCallback {
+                                    override fun stored() {
+                                        outcomes[id] = true
+                                    }
+
+                                    override fun failed(error: io.relaymq.JournalException) {
+                                        outcomes[id] = false
+                                    }
+                                },
+                            ),
+                        )
+                    }
+                    op < 6 -> {
+                        val id = stored[random.nextInt(stored.size)]
+                        val attempt = model.getValue(id) + 1
+                        writer.submit(JournalEntry.Retry(id, attempt, 5L, 2L))
+                        model[id] = attempt
+                    }
+                    else -> {
+                        val id = if (random.nextInt(3) > 0) stored.first() else stored[random.nextInt(stored.size)]
+                        writer.submit(JournalEntry.Complete(id))
+                        model.remove(id)
+                    }
+                }
+                // learn outcomes: a refused publish leaves the model
+                for (id in pendingAppends.toList()) {
+                    when (outcomes[id]) {
+                        true -> pendingAppends -= id
+                        false -> {
+                            pendingAppends -= id
+                            model.remove(id)
+                            refused += id
+                        }
+                        null -> {}
+                    }
+                }
+            }
+            faulty.set(false)
+            val done = CompletableFuture<Unit>()
+            writer.submit(JournalEntry.Barrier(done))
+            done.get(10, TimeUnit.SECONDS)
+            for (id in pendingAppends.toList()) {
+                if (outcomes.getValue(id)) pendingAppends -= id else { pendingAppends -= id; model.remove(id); refused += id }
+            }
+            writer.crash()
+        }
+        withClue("the faults were exercised") { refused.isNotEmpty() shouldBe true }
+    }
+
+    test("LongIntMap (the segment book's id -> segment map) agrees with a HashMap under random puts and removes") {
+        val random = kotlin.random.Random(5)
+        val map = io.relaymq.internal.LongIntMap(16)
+        val reference = HashMap<Long, Int>()
+        repeat(200_000) {
+            val key = 1L + random.nextInt(3_000) * 7L
+            when (random.nextInt(3)) {
+                0, 1 -> random.nextInt(1_000).let { map.put(key, it); reference[key] = it }
+                else -> map.remove(key) shouldBe (reference.remove(key) ?: -1)
+            }
+            if (it % 997 == 0) {
+                map.size shouldBe reference.size
+                for ((k, v) in reference) map.get(k) shouldBe v
+            }
+        }
+    }
+
     // ------------------------------------------------------------------ order, snapshots
 
     test("durable x 8 concurrent producers: per-producer order at concurrency 1, live and after a crash") {
@@ -995,6 +1156,19 @@ class DurableInteractionSpec : FunSpec({
             seenD.toList() shouldContainExactly d
             seenM.toList() shouldContainExactly m
         }
+    }
+
+    test("BUG: with one directory for snapshots and journals, registering a durable queue first takes the shared lock, and the snapshot store then skips removing leftover temp files") {
+        val dir = tempDir()
+        val leftover = dir.resolve(QueueFileNames.fileName("m") + ".tmp-" + "crashed-writer")
+        Files.write(leftover, byteArrayOf(1, 2, 3))
+        val mq = durableBus(dir, snapshots = true)
+        mq.registerQueue<String>("d", QueueOptions(durable = true)) {}
+        mq.registerQueue<String>("m") {}
+        mq.start()
+        val stillThere = Files.exists(leftover)
+        mq.close()
+        withClue("a bus whose snapshot directory is not shared removes $leftover when it opens the directory") { stillThere shouldBe false }
     }
 })
 

@@ -81,7 +81,8 @@ internal class Admission<T>(
                             lifecycle.drop(message, counted = false)
                             dropped = message
                             why = "DROP_NEWEST: the queue was full"
-                            durable?.stored(message.id) // never journaled: it ended at once
+                            // It ended at once; its id is journaled as used so that no restart hands it out again.
+                            if (durable != null) journal!!.recordUsed(message.id, durable)
                             return message.id
                         }
                         OverflowPolicy.DROP_OLDEST -> {
@@ -198,6 +199,10 @@ internal class Admission<T>(
             return id
         }
         val publish = checkNotNull(durable) { "a publish to durable queue '$queue' must be prepared" }
+        if (!publish.beginStoring()) {
+            lifecycle.notStored(message, refused = false) // its caller cancelled it first: never accepted
+            return message.id
+        }
         val rich = message as? RichMessage<T>
         val frame = JournalFormat.messageFrame(
             message.id, message.publishedAtMillis, message.dueAtMillis, RichMessage.NEVER_FAILED, 1, message.key, publish.payload,
@@ -212,9 +217,8 @@ internal class Admission<T>(
                 }
 
                 override fun failed(error: JournalException) {
-                    lifecycle.notStored(message)
-                    message.replyWithFailure(error)
-                    publish.failed(error)
+                    lifecycle.notStored(message, refused = true)
+                    publish.failed(error) // fails a Java request's reply too, off this thread
                 }
             },
         )

@@ -19,6 +19,12 @@ import kotlin.coroutines.intrinsics.suspendCoroutineUninterceptedOrReturn
  * id exists, and the message ended.
  */
 internal abstract class DurablePublish(@JvmField val payload: ByteArray) {
+    /**
+     * Called once the message has its id, just before it is handed to the journal; `false` when the
+     * caller gave up first (a cancelled Java future): the message is then not accepted.
+     */
+    open fun beginStoring(): Boolean = true
+
     abstract fun stored(id: Long)
 
     abstract fun failed(error: JournalException)
@@ -79,10 +85,12 @@ internal class SuspendingDurablePublish(payload: ByteArray) : DurablePublish(pay
  */
 internal class FutureDurablePublish(
     payload: ByteArray,
-    private val accepted: java.util.concurrent.CompletableFuture<Long>,
+    private val accepted: DurablePublishFuture,
     private val reply: java.util.concurrent.CompletableFuture<Any?>?,
     private val executor: java.util.concurrent.Executor,
 ) : DurablePublish(payload) {
+    override fun beginStoring(): Boolean = accepted.beginStoring()
+
     override fun stored(id: Long) {
         executor.execute { accepted.complete(id) }
     }
@@ -111,5 +119,28 @@ internal class DeadLetterDurablePublish(
             "Durable dead-letter queue '$queue' could not store a dead letter; it is logged here, and its message stays in " +
                 "queue '${letter.queue}''s journal (delivered again after a restart): $letter"
         }
+    }
+}
+
+/**
+ * The future a Java publish to a durable queue returns. Cancelling it works while the publish waits
+ * for room (nothing is accepted); once the message is handed to the journal it will be accepted or
+ * refused whatever the caller does, so [cancel] then returns `false` and changes nothing, rather than
+ * reporting cancelled a message that is then handled.
+ */
+internal class DurablePublishFuture : java.util.concurrent.CompletableFuture<Long>() {
+    private val state = java.util.concurrent.atomic.AtomicInteger(WAITING)
+
+    fun beginStoring(): Boolean = state.compareAndSet(WAITING, STORING)
+
+    override fun cancel(mayInterruptIfRunning: Boolean): Boolean {
+        if (!state.compareAndSet(WAITING, CANCELLED) && state.get() != CANCELLED) return false
+        return super.cancel(mayInterruptIfRunning)
+    }
+
+    private companion object {
+        const val WAITING = 0
+        const val STORING = 1
+        const val CANCELLED = 2
     }
 }

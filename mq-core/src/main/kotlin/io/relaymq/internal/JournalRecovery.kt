@@ -11,7 +11,10 @@ import java.time.format.DateTimeFormatter
 
 private val logger = relayLogger("io.relaymq.internal.JournalRecovery")
 
-/** What recovery hands to the queue: its pending messages in id order, and the journal's state. */
+/**
+ * What recovery hands to the queue: its pending messages in the order the journal accepted them (id
+ * order for one producer; concurrent producers' messages as they were accepted), and the journal's state.
+ */
 internal class RecoveredJournal(
     val messages: List<MessageRecord>,
     /** The highest id any record or segment header mentions: the queue's ids continue above it. */
@@ -54,7 +57,8 @@ internal object JournalRecovery {
         }
         require(segments.all { it.first < Int.MAX_VALUE }) { "journal segment index out of range in $directory" }
 
-        val pending = HashMap<Long, Pending>()
+        // In the order the journal accepted them (a key's line is rebuilt in its original order).
+        val pending = LinkedHashMap<Long, Pending>()
         val book = SegmentBook()
         val corruptIndices = HashSet<Int>()
         val corruptFiles = ArrayList<Path>()
@@ -155,7 +159,7 @@ internal object JournalRecovery {
         for ((id, home) in completedByCorrupt) {
             if (home !in corruptIndices && book.contains(home)) relocations += JournalEntry.Tombstone(id, home)
         }
-        val messages = pending.values.map { it.record }.sortedBy { it.id }
+        val messages = pending.values.map { it.record }
         if (messages.isNotEmpty()) {
             logger.info { "Queue '$queue': recovered ${messages.size} pending message(s) from its journal, ids up to $maxId" }
         }

@@ -11,10 +11,7 @@ import java.time.format.DateTimeFormatter
 
 private val logger = relayLogger("io.relaymq.internal.JournalRecovery")
 
-/**
- * What recovery hands to the queue: its pending messages in the order the journal accepted them (id
- * order for one producer; concurrent producers' messages as they were accepted), and the journal's state.
- */
+/** What recovery hands to the queue: its pending messages in replay order ([JournalRecovery.replayOrder]), and the journal's state. */
 internal class RecoveredJournal(
     val messages: List<MessageRecord>,
     /** The highest id any record or segment header mentions: the queue's ids continue above it. */
@@ -159,12 +156,20 @@ internal object JournalRecovery {
         for ((id, home) in completedByCorrupt) {
             if (home !in corruptIndices && book.contains(home)) relocations += JournalEntry.Tombstone(id, home)
         }
-        val messages = pending.values.map { it.record }
+        val messages = replayOrder(pending.values.map { it.record })
         if (messages.isNotEmpty()) {
             logger.info { "Queue '$queue': recovered ${messages.size} pending message(s) from its journal, ids up to $maxId" }
         }
         return RecoveredJournal(messages, maxId, book, relocations, corruptFiles)
     }
+
+    /**
+     * The order to replay messages in: id order, which is the order the queue accepted them in (the
+     * admission takes a durable message's id and journals it in one step), so each ordering key's line
+     * comes back as it was. Journal order would not do: recovery relocates the messages of a corrupt
+     * segment into the newest one.
+     */
+    internal fun replayOrder(records: List<MessageRecord>): List<MessageRecord> = records.sortedBy { it.id }
 
     /** Moves corrupt segments aside (after their relocations are on disk). */
     fun moveAside(queue: String, directory: Path, fs: JournalFileSystem, files: List<Path>) {

@@ -54,9 +54,13 @@ internal object JournalRecovery {
         }
         require(segments.all { it.first < Int.MAX_VALUE }) { "journal segment index out of range in $directory" }
 
-        // In the order the journal accepted them (a key's line is rebuilt in its original order).
-        val pending = LinkedHashMap<Long, Pending>()
-        val book = SegmentBook()
+        // Pending messages in journal order; `slots` maps an id to its place (no boxing: a million pending
+        // messages are the normal case for a recovery that matters).
+        // Sized from the files (a message record is rarely under 128 bytes; the maps grow if it is), so that a big recovery does not rehash all along.
+        val expected = segments.sumOf { Files.size(it.second) / 128 }.coerceIn(1024, 1L shl 26).toInt()
+        val pending = ArrayList<Pending?>(expected)
+        val slots = LongIntMap(expected)
+        val book = SegmentBook(expected)
         val corruptIndices = HashSet<Int>()
         val corruptFiles = ArrayList<Path>()
         // Per corrupt segment: completions it recorded for messages of other segments (id to home).
@@ -123,15 +127,25 @@ internal object JournalRecovery {
             for (record in scan.records) {
                 maxId = maxOf(maxId, record.id)
                 when (record.type) {
-                    JournalFormat.MESSAGE -> pending[record.id] = Pending(record.message!!, index, index)
+                    JournalFormat.MESSAGE -> {
+                        val previous = slots.get(record.id)
+                        if (previous >= 0) pending[previous] = null
+                        slots.put(record.id, pending.size)
+                        pending.add(Pending(record.message!!, index, index))
+                    }
                     JournalFormat.RETRY -> {
-                        val p = pending[record.id] ?: continue
+                        val slot = slots.get(record.id)
+                        if (slot < 0) continue
+                        val p = pending[slot]!!
                         p.record = p.record.retried(record.attempt, record.dueAtMillis, record.firstFailureAtMillis)
                         p.stateSegment = index
                         if (p.home != index && index !in corruptIndices) book.refer(index, p.home)
                     }
                     JournalFormat.COMPLETE -> {
-                        val p = pending.remove(record.id) ?: continue
+                        val slot = slots.remove(record.id)
+                        if (slot < 0) continue
+                        val p = pending[slot]!!
+                        pending[slot] = null
                         if (p.home != index) {
                             if (index in corruptIndices) completedByCorrupt += record.id to p.home else book.refer(index, p.home)
                         }
@@ -143,11 +157,13 @@ internal object JournalRecovery {
 
         // What the corrupt files still meant goes into the new segment before they are moved aside.
         val relocations = ArrayList<JournalEntry>()
-        for ((id, p) in pending.entries.sortedBy { it.key }) {
+        val live = pending.filterNotNull()
+        for (p in live) {
+            val id = p.record.id
             if (p.home in corruptIndices) {
                 relocations += JournalEntry.Append(id, JournalFormat.messageFrame(p.record), null)
             } else {
-                book.published(id, p.home)
+                book.restoreHome(id, p.home)
                 if (p.stateSegment in corruptIndices) {
                     relocations += JournalEntry.Retry(id, p.record.attempt, p.record.dueAtMillis, p.record.firstFailureAtMillis)
                 }
@@ -156,7 +172,7 @@ internal object JournalRecovery {
         for ((id, home) in completedByCorrupt) {
             if (home !in corruptIndices && book.contains(home)) relocations += JournalEntry.Tombstone(id, home)
         }
-        val messages = replayOrder(pending.values.map { it.record })
+        val messages = replayOrder(live.map { it.record })
         if (messages.isNotEmpty()) {
             logger.info { "Queue '$queue': recovered ${messages.size} pending message(s) from its journal, ids up to $maxId" }
         }
@@ -169,7 +185,11 @@ internal object JournalRecovery {
      * comes back as it was. Journal order would not do: recovery relocates the messages of a corrupt
      * segment into the newest one.
      */
-    internal fun replayOrder(records: List<MessageRecord>): List<MessageRecord> = records.sortedBy { it.id }
+    internal fun replayOrder(records: List<MessageRecord>): List<MessageRecord> {
+        var sorted = true
+        for (i in 1 until records.size) if (records[i - 1].id > records[i].id) sorted = false
+        return if (sorted) records else records.sortedWith { a, b -> a.id.compareTo(b.id) } // no boxing
+    }
 
     /** Moves corrupt segments aside (after their relocations are on disk). */
     fun moveAside(queue: String, directory: Path, fs: JournalFileSystem, files: List<Path>) {

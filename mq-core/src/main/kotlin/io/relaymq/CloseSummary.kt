@@ -7,8 +7,8 @@ import io.relaymq.internal.FromRelayMQ
  * What closing a bus did, returned by [MQ.shutdown] and [MessageBus.shutdown].
  *
  * Every message accepted before the close is accounted for: it was processed before the close began,
- * processed during it ([processedDuringClose]), written to the snapshot ([saved], with a snapshot
- * directory), or given up ([abandoned], also logged with its queue and ids).
+ * processed during it ([processedDuringClose]), saved for the next start ([saved]: written to the
+ * snapshot, with a snapshot directory, or left in a durable queue's journal), or given up ([abandoned], also logged with its queue and ids).
  */
 public class CloseSummary internal constructor(
     /** Per-queue figures, keyed by queue name, in registration order. */
@@ -23,7 +23,7 @@ public class CloseSummary internal constructor(
     public val processedDuringClose: Long
         get() = queues.values.sumOf { it.processedDuringClose }
 
-    /** Messages written to the snapshot instead of being processed, all queues. */
+    /** Messages saved for the next start instead of being processed (snapshot, or a durable queue's journal), all queues. */
     @get:JvmName("saved")
     public val saved: Long
         get() = queues.values.sumOf { it.saved }

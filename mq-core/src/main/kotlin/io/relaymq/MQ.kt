@@ -212,8 +212,11 @@ public class MQ internal constructor(
      * abandoned or saved).
      *
      * Suspends only while a bounded [OverflowPolicy.SUSPEND] queue is full, until there is room (first
-     * come, first served). Cancellation: a publish that returned an id was accepted; one that threw
-     * was not.
+     * come, first served), and, for a durable queue ([QueueOptions.durable]), until the message's record
+     * is on disk (as the bus's [FsyncPolicy] says; one group commit). Cancellation: a publish that
+     * returned an id was accepted; one that threw was not. Waiting for room is cancellable; waiting for
+     * the journal is not (it takes one fsync): a publish cancelled then still returns its id once
+     * stored, and the cancellation takes effect at the caller's next suspension.
      *
      * (Inline so that the id is not boxed on its way out of a suspend function: publishing allocates
      * nothing but the message itself.)
@@ -223,6 +226,8 @@ public class MQ internal constructor(
      * @throws QueueFullException for a full [OverflowPolicy.REJECT] queue.
      * @throws BusClosedException if the bus is closing or closed (the message is not accepted), also
      *   when it closes while this publish waits for room.
+     * @throws JournalException for a durable queue whose journal write or fsync failed (the message is
+     *   not accepted; publish it again).
      */
     @Suppress("NOTHING_TO_INLINE")
     public suspend inline fun publish(queue: String, data: Any): Long {

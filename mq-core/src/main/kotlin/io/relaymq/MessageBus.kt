@@ -137,10 +137,13 @@ public class MessageBus private constructor(settings: BusSettings) : AutoCloseab
      * [UnknownQueueException] for a queue that is not registered, [IllegalArgumentException] for a
      * payload that is not of the queue's payload type or that its snapshot codec cannot encode. State
      * errors fail the returned future: during or after [close], [BusClosedException]; a full queue with
-     * [OverflowPolicy.REJECT], [QueueFullException]. A full queue with [OverflowPolicy.SUSPEND]
-     * completes the future once there is room (no thread waits).
+     * [OverflowPolicy.REJECT], [QueueFullException]; a durable queue whose journal write or fsync
+     * failed, [JournalException] (the message was not accepted). A full queue with
+     * [OverflowPolicy.SUSPEND] completes the future once there is room (no thread waits).
      *
-     * @return a future that completes with the message's id once the queue has accepted it.
+     * @return a future that completes with the message's id once the queue has accepted it: for a
+     *   durable queue ([QueueOptions.durable]), once its record is on disk (as the bus's [FsyncPolicy]
+     *   says). Dependent stages never run on the journal's writer thread.
      */
     public fun publish(queue: String, data: Any): CompletableFuture<Long> = bus.publishAsync(queue, data, null, null, 0L)
 

@@ -9,7 +9,10 @@ public class QueueCloseSummary internal constructor(
     @get:JvmName("queue") public val queue: String,
     /** Messages whose handler finished (successfully or not) while the bus was closing. */
     @get:JvmName("processedDuringClose") public val processedDuringClose: Long,
-    /** Messages written to the queue's snapshot, to be restored on the next start. */
+    /**
+     * Messages saved for the next start: written to the queue's snapshot or, for a durable queue, left
+     * in its journal (replayed when the queue is registered again).
+     */
     @get:JvmName("saved") public val saved: Long,
     /**
      * Messages given up at close and not saved: still waiting in the queue, or in a handler that was

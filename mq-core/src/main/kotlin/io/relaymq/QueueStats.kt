@@ -25,13 +25,16 @@ public class QueueStats internal constructor(
     @get:JvmName("failed") public val failed: Long,
     /** Messages given up at close, delivered or not, and not saved; see [CloseSummary]. */
     @get:JvmName("abandoned") public val abandoned: Long,
-    /** Messages written to the snapshot at close instead of being processed. */
+    /** Messages saved at close instead of being processed: written to the snapshot, or left in a durable queue's journal. */
     @get:JvmName("saved") public val saved: Long,
     /** Messages accepted and not yet handed to a handler. */
     @get:JvmName("pending") public val pending: Long,
     /** Messages handed to a handler whose handler has not finished yet. */
     @get:JvmName("inFlight") public val inFlight: Long,
-    /** Publishes refused because the queue was full ([OverflowPolicy.REJECT]); not counted in [published]. */
+    /**
+     * Publishes refused because the queue was full ([OverflowPolicy.REJECT]) or, for a durable queue,
+     * because the journal write failed ([JournalException]); not counted in [published].
+     */
     @get:JvmName("rejected") public val rejected: Long,
     /** Messages dropped by [OverflowPolicy.DROP_OLDEST] or [OverflowPolicy.DROP_NEWEST]. */
     @get:JvmName("dropped") public val dropped: Long,

@@ -81,6 +81,26 @@ class DurableQueueSpec : FunSpec({
         }
     }
 
+    test("a publish cancelled while its record is being written still accepts the message and returns its id") {
+        runBlocking {
+            val mq = durableMq(tempDir())
+            val seen = Collections.synchronizedList(ArrayList<String>())
+            mq.registerQueue<String>("q", QueueOptions(durable = true)) { seen += it.data }
+            var id = 0L
+            val publisher = launch(Dispatchers.Default, start = kotlinx.coroutines.CoroutineStart.UNDISPATCHED) {
+                id = mq.publish("q", "kept") // suspends on the journal: handed to the writer already
+            }
+            publisher.cancel()
+            publisher.join()
+            id shouldBe 1L
+            mq.stats("q").published shouldBe 1
+            mq.start()
+            mq.awaitIdle()
+            seen shouldContainExactly listOf("kept")
+            mq.shutdown()
+        }
+    }
+
     test("a durable queue on a bus without a journal directory fails at registration, naming the queue") {
         val mq = MQ()
         val e = shouldThrow<IllegalArgumentException> { mq.registerQueue<String>("audit", QueueOptions(durable = true)) {} }

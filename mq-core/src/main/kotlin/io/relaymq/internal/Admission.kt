@@ -81,7 +81,8 @@ internal class Admission<T>(
                             lifecycle.drop(message, counted = false)
                             dropped = message
                             why = "DROP_NEWEST: the queue was full"
-                            durable?.stored(message.id) // never journaled: it ended at once
+                            // It ended at once; its id is journaled as used so that no restart hands it out again.
+                            if (durable != null) journal!!.recordUsed(message.id, durable)
                             return message.id
                         }
                         OverflowPolicy.DROP_OLDEST -> {
@@ -93,7 +94,7 @@ internal class Admission<T>(
                     }
                 }
             }
-            return accept(newMessage(data, reply, key, dueAt), durable)
+            return admitNew(data, reply, key, dueAt, durable)
         } finally {
             publishers.exit(internal)
             dropped?.let { lifecycle.afterDrop(it, why) }
@@ -180,11 +181,24 @@ internal class Admission<T>(
             return null
         }
         try {
-            return accept(newMessage(data, reply, key, dueAt), durable)
+            return admitNew(data, reply, key, dueAt, durable)
         } finally {
             publishers.exit()
         }
     }
+
+    /**
+     * Takes an id for a new message and accepts it. For a durable queue the id is taken and the record
+     * handed to the journal in one step ([journalOrder]), so that id order is the journal's order: the
+     * order messages enter the queue, and so each ordering key's line, which recovery rebuilds by id.
+     * Inside: no user code (the payload was encoded before), a few hundred nanoseconds.
+     */
+    private fun admitNew(data: Any, reply: Any?, key: String?, dueAt: Long, durable: DurablePublish?): Long {
+        if (journal == null) return accept(newMessage(data, reply, key, dueAt), null)
+        return synchronized(journalOrder) { accept(newMessage(data, reply, key, dueAt), durable) }
+    }
+
+    private val journalOrder = Any()
 
     /**
      * ACCEPTED → WAITING, or for a durable queue ACCEPTED → STORING: the message is journaled, and
@@ -198,6 +212,10 @@ internal class Admission<T>(
             return id
         }
         val publish = checkNotNull(durable) { "a publish to durable queue '$queue' must be prepared" }
+        if (!publish.beginStoring()) {
+            lifecycle.notStored(message, refused = false) // its caller cancelled it first: never accepted
+            return message.id
+        }
         val rich = message as? RichMessage<T>
         val frame = JournalFormat.messageFrame(
             message.id, message.publishedAtMillis, message.dueAtMillis, RichMessage.NEVER_FAILED, 1, message.key, publish.payload,
@@ -212,9 +230,8 @@ internal class Admission<T>(
                 }
 
                 override fun failed(error: JournalException) {
-                    lifecycle.notStored(message)
-                    message.replyWithFailure(error)
-                    publish.failed(error)
+                    lifecycle.notStored(message, refused = true)
+                    publish.failed(error) // fails a Java request's reply too, off this thread
                 }
             },
         )

@@ -86,6 +86,8 @@ internal class Bus(val settings: BusSettings) {
     private val executorDispatcher: CoroutineDispatcher? = settings.executor?.asCoroutineDispatcher()
     val idleWatch = IdleWatch(::isSettled, executor)
     private val ownHandler = OwnHandler(this)
+    /** Per queue, the codec of its payloads on disk (snapshot, journal, or a durable queue's dead letters). */
+    private val letterCodecs = ConcurrentHashMap<String, MessageCodec<Any?>>()
     private val deadLetterCodec = DeadLetterCodec(::codecOf)
     private val builtInCodec = BuiltInCodec(deadLetterCodec)
 
@@ -120,12 +122,14 @@ internal class Bus(val settings: BusSettings) {
             )
         }
         val persistCodec = if (store != null || options.durable) codecFor(name, type, codec) else null
+        // Dead letters of this queue may have to cross the disk in a durable dead-letter queue.
+        val letterCodec = persistCodec ?: if (journalDirectory != null) codecOrNull(type, codec) else null
         synchronized(lock) {
             refuseWhenClosed("Cannot register queue '$name'")
             require(!engines.containsKey(name) && name !in reserved) {
                 "A queue named '$name' is already registered; queue names must be unique within a bus."
             }
-            if (state == State.RUNNING) checkDeadLetterQueue(name, options.deadLetterQueue, options.durable)
+            if (state == State.RUNNING) checkDeadLetterQueue(name, options.deadLetterQueue, options.durable, letterCodec != null)
             reserved += name
         }
         try {
@@ -175,6 +179,8 @@ internal class Bus(val settings: BusSettings) {
                 }
                 refuseWhenClosed("Cannot register queue '$name'")
                 engine.startRelay(scope)
+                @Suppress("UNCHECKED_CAST")
+                letterCodec?.let { letterCodecs[name] = it as MessageCodec<Any?> }
                 engines[name] = engine
                 order.add(engine)
                 if (state == State.RUNNING) engine.startConsumers()
@@ -206,6 +212,17 @@ internal class Bus(val settings: BusSettings) {
         else -> executorDispatcher ?: checkNotNull(threads).dispatcher
     }
 
+    /** The codec [codecFor] would pick, or `null` where it would refuse. */
+    @Suppress("UNCHECKED_CAST")
+    private fun <T> codecOrNull(type: Class<*>?, codec: MessageCodec<T>?): MessageCodec<T>? = when {
+        codec != null -> codec
+        type == null -> builtInCodec as MessageCodec<T>
+        type == String::class.java -> MessageCodec.utf8() as MessageCodec<T>
+        type == ByteArray::class.java -> MessageCodec.bytes() as MessageCodec<T>
+        type == DeadLetter::class.java -> deadLetterCodec as MessageCodec<T>
+        else -> null
+    }
+
     @Suppress("UNCHECKED_CAST")
     private fun <T> codecFor(name: String, type: Class<*>?, codec: MessageCodec<T>?): MessageCodec<T> = when {
         codec != null -> codec
@@ -220,14 +237,10 @@ internal class Bus(val settings: BusSettings) {
         )
     }
 
-    /** The snapshot codec of [queue], when it is registered on a persistent bus (for dead-letter payloads). */
-    private fun codecOf(queue: String): MessageCodec<Any?>? {
-        @Suppress("UNCHECKED_CAST")
-        val engine = engines[queue] ?: return null
-        return (engine.journal?.codec ?: engine.snapshots?.codec) as MessageCodec<Any?>?
-    }
+    /** The codec that carries [queue]'s payloads to disk, when it has one (for dead-letter payloads). */
+    private fun codecOf(queue: String): MessageCodec<Any?>? = letterCodecs[queue]
 
-    private fun checkDeadLetterQueue(queue: String, target: String?, durable: Boolean) {
+    private fun checkDeadLetterQueue(queue: String, target: String?, durable: Boolean, hasCodec: Boolean) {
         if (target == null) return
         val engine = engines[target] ?: throw IllegalArgumentException(
             "Queue '$queue' names '$target' as its dead-letter queue, but no queue '$target' is registered. " +
@@ -237,6 +250,12 @@ internal class Bus(val settings: BusSettings) {
             throw IllegalArgumentException(
                 "Queue '$queue' is durable, but its dead-letter queue '$target' is not: a dead letter would live in memory " +
                     "only, while its message had left the journal, and a crash would lose it. Make '$target' durable too.",
+            )
+        }
+        if (engine.isDurable && !hasCodec) {
+            throw IllegalArgumentException(
+                "Queue '$queue' dead-letters into durable queue '$target', whose letters carry '$queue''s payloads to disk, " +
+                    "but '$queue' has no codec for them: give '$queue' a MessageCodec (QueueOptions codec).",
             )
         }
     }
@@ -251,7 +270,7 @@ internal class Bus(val settings: BusSettings) {
         synchronized(lock) {
             when (state) {
                 State.NEW -> {
-                    for (engine in order) checkDeadLetterQueue(engine.name, engine.deadLetterQueue, engine.isDurable)
+                    for (engine in order) checkDeadLetterQueue(engine.name, engine.deadLetterQueue, engine.isDurable, letterCodecs.containsKey(engine.name))
                     store?.open()
                     startLocked()
                 }
@@ -306,8 +325,8 @@ internal class Bus(val settings: BusSettings) {
      */
     fun publishAsync(queue: String, data: Any, reply: RequestFuture<Any?>?, key: String?, dueAt: Long): CompletableFuture<Long> {
         val admission = engine(queue).admission
-        val accepted = CompletableFuture<Long>()
-        val durable = if (admission.isDurable) admission.prepareDurable(data, key) { FutureDurablePublish(it, accepted, reply, executor) } else null
+        val accepted = if (admission.isDurable) DurablePublishFuture() else CompletableFuture<Long>()
+        val durable = if (accepted is DurablePublishFuture) admission.prepareDurable(data, key) { FutureDurablePublish(it, accepted, reply, executor) } else null
         val id = try {
             admission.tryPublish(data, reply, key, dueAt, durable = durable)
         } catch (e: IllegalStateException) { // BusClosedException, QueueFullException: state, not arguments

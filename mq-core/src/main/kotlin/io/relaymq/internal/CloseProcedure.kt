@@ -58,7 +58,7 @@ internal class CloseProcedure(private val bus: Bus, queues: List<QueueEngine<*>>
         for (engine in queues) {
             @Suppress("UNCHECKED_CAST")
             engine as QueueEngine<Any?>
-            val rest = engine.takeAll()
+            val rest = engine.takeAll(bus.drainTimeout)
             val messages = rest.all
             var saved = false
             val snapshots = engine.snapshots
@@ -97,7 +97,7 @@ internal class CloseProcedure(private val bus: Bus, queues: List<QueueEngine<*>>
         }
         for (engine in queues) {
             try {
-                engine.closeJournal()
+                engine.closeJournal(bus.drainTimeout)
             } catch (e: Exception) {
                 logger.error(e) {
                     "Queue '${engine.name}': forcing its journal at close failed; completions since the last sync may be lost, " +

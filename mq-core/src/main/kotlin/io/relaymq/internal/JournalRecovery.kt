@@ -11,7 +11,7 @@ import java.time.format.DateTimeFormatter
 
 private val logger = relayLogger("io.relaymq.internal.JournalRecovery")
 
-/** What recovery hands to the queue: its pending messages in id order, and the journal's state. */
+/** What recovery hands to the queue: its pending messages in replay order ([JournalRecovery.replayOrder]), and the journal's state. */
 internal class RecoveredJournal(
     val messages: List<MessageRecord>,
     /** The highest id any record or segment header mentions: the queue's ids continue above it. */
@@ -54,7 +54,8 @@ internal object JournalRecovery {
         }
         require(segments.all { it.first < Int.MAX_VALUE }) { "journal segment index out of range in $directory" }
 
-        val pending = HashMap<Long, Pending>()
+        // In the order the journal accepted them (a key's line is rebuilt in its original order).
+        val pending = LinkedHashMap<Long, Pending>()
         val book = SegmentBook()
         val corruptIndices = HashSet<Int>()
         val corruptFiles = ArrayList<Path>()
@@ -138,7 +139,7 @@ internal object JournalRecovery {
                 }
             }
         }
-        book.activate(maxOf(maxIndex, 0))
+        book.continueAfter(maxOf(maxIndex, 0))
 
         // What the corrupt files still meant goes into the new segment before they are moved aside.
         val relocations = ArrayList<JournalEntry>()
@@ -155,12 +156,20 @@ internal object JournalRecovery {
         for ((id, home) in completedByCorrupt) {
             if (home !in corruptIndices && book.contains(home)) relocations += JournalEntry.Tombstone(id, home)
         }
-        val messages = pending.values.map { it.record }.sortedBy { it.id }
+        val messages = replayOrder(pending.values.map { it.record })
         if (messages.isNotEmpty()) {
             logger.info { "Queue '$queue': recovered ${messages.size} pending message(s) from its journal, ids up to $maxId" }
         }
         return RecoveredJournal(messages, maxId, book, relocations, corruptFiles)
     }
+
+    /**
+     * The order to replay messages in: id order, which is the order the queue accepted them in (the
+     * admission takes a durable message's id and journals it in one step), so each ordering key's line
+     * comes back as it was. Journal order would not do: recovery relocates the messages of a corrupt
+     * segment into the newest one.
+     */
+    internal fun replayOrder(records: List<MessageRecord>): List<MessageRecord> = records.sortedBy { it.id }
 
     /** Moves corrupt segments aside (after their relocations are on disk). */
     fun moveAside(queue: String, directory: Path, fs: JournalFileSystem, files: List<Path>) {

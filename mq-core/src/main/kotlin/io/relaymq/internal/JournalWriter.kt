@@ -31,6 +31,9 @@ internal sealed class JournalEntry {
 
     class Complete(val id: Long) : JournalEntry()
 
+    /** A COMPLETE record for an id that was used but never journaled (DROP_NEWEST), forced like a publish. */
+    class Used(val id: Long, val callback: JournalCallback) : JournalEntry()
+
     /** A COMPLETE record for a message whose record may lie in [segment] without being pending (failed write, recovery). */
     class Tombstone(val id: Long, val segment: Int) : JournalEntry()
 
@@ -76,7 +79,7 @@ internal class JournalWriter(
     private val asleep = AtomicBoolean()
     @Volatile private var stopping = false
     @Volatile private var crashed = false
-    private var thread: Thread? = null
+    @Volatile private var thread: Thread? = null
 
     private var file: JournalFile? = null
     private var position = 0L
@@ -84,6 +87,7 @@ internal class JournalWriter(
     private var unsynced = false
     private var lastSync = System.nanoTime()
     private var mustRoll = false
+    private var lastWriteFailed = false
     private var buffer: ByteBuffer = ByteBuffer.allocateDirect(INITIAL_BUFFER)
     private val carried = ArrayDeque<JournalEntry>()
     private val errors = RateLimitedLog(logger, "Queue '$queue' journal")
@@ -115,13 +119,19 @@ internal class JournalWriter(
         }
     }
 
-    /** Stops after writing and forcing everything submitted so far; call after a [JournalEntry.Barrier] completed. */
-    fun stop() {
+    /**
+     * Stops after writing and forcing everything submitted so far (giving up on what a failing disk will
+     * not take); call after a [JournalEntry.Barrier] completed or failed. Waits at most [waitMillis] for
+     * the thread (a disk that hangs in an fsync keeps it; it is a daemon thread).
+     */
+    fun stop(waitMillis: Long = 0) {
         stopping = true
         thread?.let { LockSupport.unpark(it) }
-        thread?.join()
-        file?.close()
-        file = null
+        thread?.join(waitMillis)
+        if (thread?.isAlive != true) {
+            file?.close()
+            file = null
+        }
     }
 
     /** Dies like a killed process: no more writes or forces once the current one returns; files closed. */
@@ -136,6 +146,16 @@ internal class JournalWriter(
             // closing after an interrupted write may fail; the file is abandoned like a dead process's
         }
         file = null
+        // Unlike a dead process, this one goes on: whoever waits for a queued record is told it is gone.
+        val gone = JournalException("Queue '$queue': the bus crashed (test support) before this record was written")
+        while (true) {
+            when (val entry = entries.poll() ?: break) {
+                is JournalEntry.Append -> entry.callback?.failed(gone)
+                is JournalEntry.Used -> entry.callback.failed(gone)
+                is JournalEntry.Barrier -> entry.done.completeExceptionally(gone)
+                else -> {}
+            }
+        }
     }
 
     private fun run() {
@@ -156,6 +176,15 @@ internal class JournalWriter(
             }
             if (crashed) return
             write(batch, forceAlways = false)
+            if (stopping && lastWriteFailed && entries.isEmpty()) {
+                // Closing while the disk keeps failing: give up on what is carried rather than hang the close.
+                if (carried.isNotEmpty()) {
+                    errors.warn { "closing with ${carried.size} record(s) the journal could not write; their messages may be delivered again after a restart" }
+                }
+                for (entry in carried) if (entry is JournalEntry.Used) notifyStored(entry.callback)
+                carried.clear()
+                return
+            }
         }
     }
 
@@ -215,6 +244,10 @@ internal class JournalWriter(
                     }
                     is JournalEntry.Retry -> JournalFormat.putRetry(buffer, entry.id, entry.attempt, entry.dueAt, entry.firstFailureAt)
                     is JournalEntry.Complete -> JournalFormat.putComplete(buffer, entry.id)
+                    is JournalEntry.Used -> {
+                        JournalFormat.putComplete(buffer, entry.id)
+                        if (syncEveryBatch) mustForce = true
+                    }
                     is JournalEntry.Tombstone -> {
                         JournalFormat.putComplete(buffer, entry.id)
                         mustForce = true
@@ -225,17 +258,19 @@ internal class JournalWriter(
                 written.add(entry)
             }
             flush()
-            if (mustForce) {
+            // Under an interval policy a busy writer never idles: it forces here once the interval is up.
+            if (mustForce || (intervalNanos > 0 && System.nanoTime() - lastSync >= intervalNanos)) {
                 file!!.force()
                 unsynced = false
                 lastSync = System.nanoTime()
             } else {
                 unsynced = true
             }
-        } catch (e: Exception) {
+        } catch (e: Throwable) { // an Error too (a huge record's buffer): the writer must outlive it
             failed(batch, e, if (rolled) -1 else startPosition)
             return
         }
+        lastWriteFailed = false
         for (i in written.indices) {
             val segment = segmentOf[i]
             when (val entry = written[i]) {
@@ -243,12 +278,13 @@ internal class JournalWriter(
                 is JournalEntry.Retry -> book.retried(entry.id, segment)
                 is JournalEntry.Complete -> book.completed(entry.id, segment)
                 is JournalEntry.Tombstone -> book.refer(segment, entry.segment)
-                is JournalEntry.Barrier -> {}
+                is JournalEntry.Used, is JournalEntry.Barrier -> {}
             }
         }
         for (entry in written) {
             when (entry) {
                 is JournalEntry.Append -> entry.callback?.let(::notifyStored)
+                is JournalEntry.Used -> notifyStored(entry.callback)
                 is JournalEntry.Barrier -> entry.done.complete(Unit)
                 else -> {}
             }
@@ -264,7 +300,7 @@ internal class JournalWriter(
         }
     }
 
-    private fun failed(batch: List<JournalEntry>, cause: Exception, truncateTo: Long) {
+    private fun failed(batch: List<JournalEntry>, cause: Throwable, truncateTo: Long) {
         val error = JournalException(
             "Queue '$queue': the journal could not write a batch of ${batch.size} record(s) in $directory ($cause). " +
                 "Its publishes were not accepted; publish them again. The journal goes on with a new segment once the fault clears" +
@@ -280,17 +316,22 @@ internal class JournalWriter(
             }
         }
         mustRoll = true
-        val failedSegment = book.active
+        lastWriteFailed = true
+        // Where each entry that reached the buffer went (a roll may have moved the rest to a new
+        // segment): a publish's frame may be on disk there, so its tombstone must refer to that segment.
+        val segments = HashMap<JournalEntry, Int>(written.size * 2)
+        for (i in written.indices) segments[written[i]] = segmentOf[i]
         for (entry in batch) {
             when (entry) {
                 is JournalEntry.Append -> {
-                    carried.add(JournalEntry.Tombstone(entry.id, failedSegment))
+                    segments[entry]?.let { carried.add(JournalEntry.Tombstone(entry.id, it)) }
                     try {
                         entry.callback?.failed(error)
                     } catch (e: Throwable) {
                         logger.error(e) { "Queue '$queue': refusing a message whose journal write failed failed" }
                     }
                 }
+                is JournalEntry.Used -> carried.add(entry) // retried: the publish waits for it
                 is JournalEntry.Barrier -> entry.done.completeExceptionally(error)
                 else -> carried.add(entry)
             }
@@ -397,7 +438,7 @@ internal class JournalWriter(
     private fun sizeOf(entry: JournalEntry): Int = when (entry) {
         is JournalEntry.Append -> entry.frame.size
         is JournalEntry.Retry -> JournalFormat.RETRY_FRAME_BYTES
-        is JournalEntry.Complete, is JournalEntry.Tombstone -> JournalFormat.COMPLETE_FRAME_BYTES
+        is JournalEntry.Complete, is JournalEntry.Tombstone, is JournalEntry.Used -> JournalFormat.COMPLETE_FRAME_BYTES
         is JournalEntry.Barrier -> 0
     }
 

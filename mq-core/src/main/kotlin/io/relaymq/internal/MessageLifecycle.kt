@@ -116,13 +116,14 @@ internal class MessageLifecycle<T>(
     }
 
     /**
-     * STORING → (not accepted): a durable publish whose journal write failed. It took an id and a place
-     * in the gate; both are given back as if it had never been published.
+     * STORING → (not accepted): a durable publish whose journal write failed ([refused]: counted as
+     * rejected) or whose Java future was cancelled before it was handed to the journal. It took an id
+     * and a place in the gate; the place is given back, and it is not counted as published.
      */
-    fun notStored(message: Message<T>) {
+    fun notStored(message: Message<T>, refused: Boolean) {
         gate?.leave()
         counters.notStored.increment()
-        counters.rejected.increment()
+        if (refused) counters.rejected.increment()
         idle.onProgress()
     }
 

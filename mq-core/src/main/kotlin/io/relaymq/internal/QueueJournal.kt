@@ -38,7 +38,7 @@ internal class QueueJournal<T> private constructor(
     private var writer: JournalWriter? = null
     private val inFlight = AtomicInteger()
 
-    /** The pending messages recovery found, in id order, decoded (user code: call with no lock held). */
+    /** The pending messages recovery found, in replay order, decoded (user code: call with no lock held). */
     fun recoveredMessages(): List<Pair<MessageRecord, T>> = checkNotNull(recovered).messages.map { record ->
         val payload = try {
             codec.decode(record.payload)
@@ -75,31 +75,47 @@ internal class QueueJournal<T> private constructor(
         writer.submit(JournalEntry.Barrier(CompletableFuture()))
     }
 
-    /** Hands a publish's MESSAGE [frame] to the writer; [callback] runs on the writer thread when it is stored or failed. */
-    fun append(id: Long, frame: ByteArray, callback: JournalCallback) {
+    /**
+     * Hands a publish's MESSAGE [frame] to the writer (or, with a `null` frame, a record that [id] was
+     * used); [callback] runs on the writer thread when it is stored or failed.
+     */
+    fun append(id: Long, frame: ByteArray?, callback: JournalCallback) {
         inFlight.incrementAndGet()
-        checkNotNull(writer).submit(
-            JournalEntry.Append(
-                id, frame,
-                object : JournalCallback {
-                    override fun stored() {
-                        try {
-                            callback.stored()
-                        } finally {
-                            inFlight.decrementAndGet()
-                        }
-                    }
+        val wrapped = object : JournalCallback {
+            override fun stored() {
+                try {
+                    callback.stored()
+                } finally {
+                    inFlight.decrementAndGet()
+                }
+            }
 
-                    override fun failed(error: JournalException) {
-                        try {
-                            callback.failed(error)
-                        } finally {
-                            inFlight.decrementAndGet()
-                        }
-                    }
-                },
-            ),
-        )
+            override fun failed(error: JournalException) {
+                try {
+                    callback.failed(error)
+                } finally {
+                    inFlight.decrementAndGet()
+                }
+            }
+        }
+        val writer = writer
+        if (writer == null) { // closed or crashed: the close waited out every publish, so only a crash gets here
+            wrapped.failed(JournalException("Queue '$queue': the journal is closed; the message was not accepted"))
+            return
+        }
+        writer.submit(if (frame != null) JournalEntry.Append(id, frame, wrapped) else JournalEntry.Used(id, wrapped))
+    }
+
+    /**
+     * Records [id] as used by a message that ended before it was journaled (DROP_NEWEST), so that no
+     * restart hands the id out again; [publish] is told once it is stored like a publish.
+     */
+    fun recordUsed(id: Long, publish: DurablePublish) {
+        append(id, null, object : JournalCallback {
+            override fun stored() = publish.stored(id)
+
+            override fun failed(error: JournalException) = publish.stored(id) // dropped anyway: its publish returned an id
+        })
     }
 
     /** [message] waits for attempt [next]'s due time. */
@@ -112,20 +128,31 @@ internal class QueueJournal<T> private constructor(
         writer?.submit(JournalEntry.Complete(message.id))
     }
 
-    /** Suspends until every publish handed to the writer was stored or failed. */
-    suspend fun awaitStored() {
-        while (inFlight.get() > 0) delay(1)
-    }
+    /**
+     * Suspends until every publish handed to the writer was stored or failed, at most [timeout] (a disk
+     * that hangs in an fsync); `false` when it timed out.
+     */
+    suspend fun awaitStored(timeout: kotlin.time.Duration): Boolean =
+        kotlinx.coroutines.withTimeoutOrNull(timeout) {
+            while (inFlight.get() > 0) delay(1)
+            true
+        } ?: false
 
-    /** Forces everything written, then stops the writer. The journal keeps whatever did not end. */
-    suspend fun close() {
+    /**
+     * Forces everything written, then stops the writer; waits at most [timeout] for the disk. The journal
+     * keeps whatever did not end.
+     * @throws JournalException when the final force failed or timed out (completions since the last
+     *   force may be lost: those messages are delivered again on the next start).
+     */
+    suspend fun close(timeout: kotlin.time.Duration) {
         val writer = writer ?: return
         val done = CompletableFuture<Unit>()
         writer.submit(JournalEntry.Barrier(done))
         try {
-            done.await()
+            val forced = kotlinx.coroutines.withTimeoutOrNull(timeout) { done.await() }
+            if (forced == null) throw JournalException("Queue '$queue': the journal in $directory did not finish its final write within $timeout")
         } finally {
-            writer.stop()
+            writer.stop(waitMillis = timeout.inWholeMilliseconds.coerceAtLeast(1))
             this.writer = null
         }
     }

@@ -38,6 +38,11 @@ internal class SegmentBook {
         active = index
     }
 
+    /** Recovery: the next segment created gets the index after [index] (the highest any file had). */
+    fun continueAfter(index: Int) {
+        active = index
+    }
+
     fun contains(index: Int): Boolean = index in segments
 
     fun indices(): List<Int> = segments.keys.toList()

@@ -36,10 +36,15 @@ internal class SnapshotStore(
     /** Shared with the journal when both live in one directory. */
     val lock: DirectoryLock = DirectoryLock(directory)
 
-    /** Takes the directory lock (creating the directory if needed) and clears leftover temp files. Idempotent. */
+    private var opened = false // guarded by this
+
+    /**
+     * Takes the directory lock (creating the directory if needed; the journal may have taken it already
+     * when both share the directory) and clears leftover temp files. Idempotent.
+     */
     @Synchronized
     fun open() {
-        if (lock.isOpen) return
+        if (opened && lock.isOpen) return
         try {
             try {
                 lock.open()
@@ -52,6 +57,7 @@ internal class SnapshotStore(
                     Files.deleteIfExists(it)
                 }
             }
+            opened = true
         } catch (e: IOException) {
             throw SnapshotException("Cannot use snapshot directory $directory: $e", e)
         }

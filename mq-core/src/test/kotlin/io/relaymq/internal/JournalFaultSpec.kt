@@ -419,8 +419,8 @@ class JournalFaultSpec : FunSpec({
             publishOutcome(mq, "q", "Z-", PublishOptions(delay = 1.hours)).error shouldBe null
             seen shouldContainExactlyInAnyOrder (1..8).map { "C$it" }
             mq.crashForTesting()
-            // BUG (see the commit message): A1 comes back. Its tombstone named segment 2, where A2 went, not
-            // segment 1, where A1 went; so nothing kept the tombstone's segment until segment 1 was gone.
+            // Regression: on e649cb7 A1 came back. Its tombstone named segment 2, where A2 went, not segment 1,
+            // where A1 went; so nothing kept the tombstone's segment until segment 1 was gone.
             recoverQueue(dir, "q").messages.map { it.view().payload.take(2) } shouldContainExactly listOf("P-", "X-", "Z-")
         }
     }
@@ -536,7 +536,7 @@ class JournalFaultSpec : FunSpec({
                     closing.join(15_000)
                 }
             }
-            // BUG (see the commit message): the writer retries the carried tombstone forever and close joins it.
+            // Regression: on e649cb7 the writer retried the carried tombstone forever and close joined it.
             withClue("close hung while the fsync kept failing (it returned only once the fault was cleared); $hung") { hung shouldBe null }
             recoverQueue(dir, "q").messages.map { it.view().payload } shouldContainExactly acked
         }

@@ -161,9 +161,12 @@ internal fun readCleanSegment(bytes: ByteArray): CleanSegment {
     return CleanSegment(bytes, headerEnd, scan.header.baseId, frames)
 }
 
-/** A copy of the journal directory [from] of [queue] into a fresh root (deleted by the caller with TestDirs.delete). */
-internal fun copyJournal(from: Path, queue: String, prefix: String = "relaymq-journal-copy"): Path {
-    val root = tempDir(prefix)
+/**
+ * A copy of the journal directory [from] of [queue] into a fresh root: inside [parent] when given,
+ * else a temp directory (deleted by the caller with TestDirs.delete).
+ */
+internal fun copyJournal(from: Path, queue: String, parent: Path? = null): Path {
+    val root = if (parent != null) Files.createTempDirectory(parent, "copy") else tempDir("relaymq-journal-copy")
     val target = Files.createDirectories(queueJournalDir(root, queue))
     for (file in queueJournalDir(from, queue).listDirectoryEntries()) Files.copy(file, target.resolve(file.name))
     return root
@@ -489,9 +492,9 @@ class JournalRecoverySpec : FunSpec({
         }
     }
 
-    // BUG (see the commit message): fails at the first middle damage. Recovery puts the corrupt newest
+    // Regression: on e649cb7 this failed at the first middle damage. Recovery put the corrupt newest
     // segment into the SegmentBook (book.activate(maxIndex)); the writer's first write (the relocations)
-    // then deletes it as finished, and moving it aside fails with NoSuchFileException. The file is gone.
+    // deleted it as finished, and moving it aside failed with NoSuchFileException: the file was gone.
     test("a bit flip at every byte of a small journal, through a bus: registration recovers, moves a corrupt segment aside (never deletes it), and a crash right after recovers the same messages") {
         journalTest {
             val root = tempDir()
@@ -499,35 +502,37 @@ class JournalRecoverySpec : FunSpec({
             smallJournal(root, published)
             val segment = segmentsOf(root, "flip").single()
             val clean = readCleanSegment(Files.readAllBytes(segment))
-            for (offset in 0 until clean.dataEnd) {
-                val hit = clean.frameOf(offset)
-                val expected = pendingAfter(clean.frames.filter { it !== hit }.map { it.record })
-                val damaged = clean.bytes.copyOf()
-                damaged[offset] = (damaged[offset].toInt() xor (1 shl (offset % 8))).toByte()
-                val copy = copyJournal(root, "flip")
-                val dir = queueJournalDir(copy, "flip")
-                Files.write(dir.resolve(segment.name), damaged)
-                withClue("bit ${offset % 8} of byte $offset (${hit ?: "header"})") {
-                    val mq = durableMq(copy, segmentBytes = 4096)
-                    val log = capturedLog { mq.registerQueue<String>("flip", QueueOptions(durable = true)) { error("not started") } }
-                    mq.stats("flip").pending shouldBe expected.size.toLong()
-                    if (hit !== clean.frames.last()) {
-                        log shouldContain "is corrupt"
-                        log shouldContain dir.resolve(segment.name).toString()
-                        val aside = asideFiles(dir, "corrupt")
-                        aside.size shouldBe 1
-                        (Files.readAllBytes(aside.single()) contentEquals damaged) shouldBe true
-                        Files.exists(dir.resolve(segment.name)) shouldBe false
+            withScratchDir("relaymq-flip-bus") { scratch ->
+                for (offset in 0 until clean.dataEnd) {
+                    val hit = clean.frameOf(offset)
+                    val expected = pendingAfter(clean.frames.filter { it !== hit }.map { it.record })
+                    val damaged = clean.bytes.copyOf()
+                    damaged[offset] = (damaged[offset].toInt() xor (1 shl (offset % 8))).toByte()
+                    val copy = copyJournal(root, "flip", scratch)
+                    val dir = queueJournalDir(copy, "flip")
+                    Files.write(dir.resolve(segment.name), damaged)
+                    withClue("bit ${offset % 8} of byte $offset (${hit ?: "header"})") {
+                        val mq = durableMq(copy, segmentBytes = 4096)
+                        val log = capturedLog { mq.registerQueue<String>("flip", QueueOptions(durable = true)) { error("not started") } }
+                        mq.stats("flip").pending shouldBe expected.size.toLong()
+                        if (hit !== clean.frames.last()) {
+                            log shouldContain "is corrupt"
+                            log shouldContain dir.resolve(segment.name).toString()
+                            val aside = asideFiles(dir, "corrupt")
+                            aside.size shouldBe 1
+                            (Files.readAllBytes(aside.single()) contentEquals damaged) shouldBe true
+                            Files.exists(dir.resolve(segment.name)) shouldBe false
+                        }
+                        mq.crashForTesting()
+                        val before = directoryContents(dir)
+                        var again: RecoveredJournal? = null
+                        val second = journalWarningsShown { capturedLog { again = recoverQueue(copy, "flip") } }
+                        again!!.messages.map { it.view() } shouldBe expected
+                        second.trim() shouldBe ""
+                        directoryContents(dir) shouldBe before
                     }
-                    mq.crashForTesting()
-                    val before = directoryContents(dir)
-                    var again: RecoveredJournal? = null
-                    val second = journalWarningsShown { capturedLog { again = recoverQueue(copy, "flip") } }
-                    again!!.messages.map { it.view() } shouldBe expected
-                    second.trim() shouldBe ""
-                    directoryContents(dir) shouldBe before
+                    copy.toFile().deleteRecursively()
                 }
-                TestDirs.delete(copy)
             }
         }
     }

@@ -84,7 +84,7 @@ internal object JournalRecovery {
             when {
                 header == null && !scan.corruptInMiddle && (newest || scan.dataEnd == 0L) -> {
                     // Unborn: created by a writer that died before its header reached the disk.
-                    if (scan.dataEnd > 0) copyAside(path, bytes, 0, scan.dataEnd, "torn")
+                    if (scan.dataEnd > 0) copyAside(fs, path, bytes, 0, scan.dataEnd, "torn")
                     fs.delete(path)
                     logger.warn { "Queue '$queue': removed journal segment $path, which a crash left without a header" }
                     continue
@@ -111,7 +111,7 @@ internal object JournalRecovery {
                 }
                 scan.damageAt >= 0 -> {
                     // Torn tail: repaired in place, strict or not; it is what a crash leaves.
-                    if (scan.dataEnd > scan.damageAt) copyAside(path, bytes, scan.damageAt, scan.dataEnd, "torn")
+                    if (scan.dataEnd > scan.damageAt) copyAside(fs, path, bytes, scan.damageAt, scan.dataEnd, "torn")
                     fs.openExisting(path).use {
                         it.truncate(scan.validEnd)
                         it.force()
@@ -205,10 +205,10 @@ internal object JournalRecovery {
         if (files.isNotEmpty()) fs.forceDirectory(directory)
     }
 
-    private fun copyAside(path: Path, bytes: ByteArray, from: Long, to: Long, what: String) {
+    private fun copyAside(fs: JournalFileSystem, path: Path, bytes: ByteArray, from: Long, to: Long, what: String) {
         val aside = path.resolveSibling("${path.fileName}.$what-${stamp()}")
         try {
-            JournalFileSystem.Default.create(aside).use {
+            fs.create(aside).use {
                 it.write(ByteBuffer.wrap(bytes, from.toInt(), (to - from).toInt()), 0)
                 it.force()
             }

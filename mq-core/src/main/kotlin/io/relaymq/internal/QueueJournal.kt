@@ -67,7 +67,12 @@ internal class QueueJournal<T> private constructor(
         } catch (e: Exception) {
             throw JournalException("Queue '$queue': cannot start a new journal segment in $directory: $e", e)
         }
-        JournalRecovery.moveAside(queue, directory, fs, state.corrupt)
+        try {
+            JournalRecovery.moveAside(queue, directory, fs, state.corrupt)
+        } catch (e: Exception) {
+            writer.crash() // never started: just closes its segment
+            throw e
+        }
         recovered = null
         this.writer = writer
         writer.start()

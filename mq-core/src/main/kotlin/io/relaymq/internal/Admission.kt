@@ -94,7 +94,7 @@ internal class Admission<T>(
                     }
                 }
             }
-            return accept(newMessage(data, reply, key, dueAt), durable)
+            return admitNew(data, reply, key, dueAt, durable)
         } finally {
             publishers.exit(internal)
             dropped?.let { lifecycle.afterDrop(it, why) }
@@ -181,11 +181,24 @@ internal class Admission<T>(
             return null
         }
         try {
-            return accept(newMessage(data, reply, key, dueAt), durable)
+            return admitNew(data, reply, key, dueAt, durable)
         } finally {
             publishers.exit()
         }
     }
+
+    /**
+     * Takes an id for a new message and accepts it. For a durable queue the id is taken and the record
+     * handed to the journal in one step ([journalOrder]), so that id order is the journal's order: the
+     * order messages enter the queue, and so each ordering key's line, which recovery rebuilds by id.
+     * Inside: no user code (the payload was encoded before), a few hundred nanoseconds.
+     */
+    private fun admitNew(data: Any, reply: Any?, key: String?, dueAt: Long, durable: DurablePublish?): Long {
+        if (journal == null) return accept(newMessage(data, reply, key, dueAt), null)
+        return synchronized(journalOrder) { accept(newMessage(data, reply, key, dueAt), durable) }
+    }
+
+    private val journalOrder = Any()
 
     /**
      * ACCEPTED → WAITING, or for a durable queue ACCEPTED → STORING: the message is journaled, and

@@ -212,7 +212,7 @@ internal object JournalFormat {
         var found = false
         var pos = from
         while (pos + FRAME_OVERHEAD < bytes.size) {
-            if (frameAt(bytes, pos, records) == null) {
+            if (plausibleFrame(bytes, pos) && frameAt(bytes, pos, records) == null) {
                 found = true
                 pos += FRAME_OVERHEAD + getInt(bytes, pos)
             } else {
@@ -220,6 +220,17 @@ internal object JournalFormat {
             }
         }
         return found
+    }
+
+    /**
+     * A cheap first look while resynchronising (no allocation, no CRC): the length fits, the type is
+     * known. Most offsets of a damaged region fail here.
+     */
+    private fun plausibleFrame(bytes: ByteArray, pos: Int): Boolean {
+        val length = getInt(bytes, pos)
+        if (length < 1 || length > MAX_RECORD_BYTES || length.toLong() > bytes.size - pos - FRAME_OVERHEAD) return false
+        val type = bytes[pos + FRAME_OVERHEAD].toInt()
+        return type == MESSAGE || type == RETRY || type == COMPLETE
     }
 
     /** Reads the frame at [pos] into [into]; returns why it is not a valid frame, or `null` when it is. */

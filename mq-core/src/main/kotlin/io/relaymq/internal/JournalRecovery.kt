@@ -11,10 +11,7 @@ import java.time.format.DateTimeFormatter
 
 private val logger = relayLogger("io.relaymq.internal.JournalRecovery")
 
-/**
- * What recovery hands to the queue: its pending messages in the order the journal accepted them (id
- * order for one producer; concurrent producers' messages as they were accepted), and the journal's state.
- */
+/** What recovery hands to the queue: its pending messages in replay order ([JournalRecovery.replayOrder]), and the journal's state. */
 internal class RecoveredJournal(
     val messages: List<MessageRecord>,
     /** The highest id any record or segment header mentions: the queue's ids continue above it. */
@@ -57,9 +54,13 @@ internal object JournalRecovery {
         }
         require(segments.all { it.first < Int.MAX_VALUE }) { "journal segment index out of range in $directory" }
 
-        // In the order the journal accepted them (a key's line is rebuilt in its original order).
-        val pending = LinkedHashMap<Long, Pending>()
-        val book = SegmentBook()
+        // Pending messages in journal order; `slots` maps an id to its place (no boxing: a million pending
+        // messages are the normal case for a recovery that matters).
+        // Sized from the files (a message record is rarely under 128 bytes; the maps grow if it is), so that a big recovery does not rehash all along.
+        val expected = segments.sumOf { Files.size(it.second) / 128 }.coerceIn(1024, 1L shl 26).toInt()
+        val pending = ArrayList<Pending?>(expected)
+        val slots = LongIntMap(expected)
+        val book = SegmentBook(expected)
         val corruptIndices = HashSet<Int>()
         val corruptFiles = ArrayList<Path>()
         // Per corrupt segment: completions it recorded for messages of other segments (id to home).
@@ -83,7 +84,7 @@ internal object JournalRecovery {
             when {
                 header == null && !scan.corruptInMiddle && (newest || scan.dataEnd == 0L) -> {
                     // Unborn: created by a writer that died before its header reached the disk.
-                    if (scan.dataEnd > 0) copyAside(path, bytes, 0, scan.dataEnd, "torn")
+                    if (scan.dataEnd > 0) copyAside(fs, path, bytes, 0, scan.dataEnd, "torn")
                     fs.delete(path)
                     logger.warn { "Queue '$queue': removed journal segment $path, which a crash left without a header" }
                     continue
@@ -110,7 +111,7 @@ internal object JournalRecovery {
                 }
                 scan.damageAt >= 0 -> {
                     // Torn tail: repaired in place, strict or not; it is what a crash leaves.
-                    if (scan.dataEnd > scan.damageAt) copyAside(path, bytes, scan.damageAt, scan.dataEnd, "torn")
+                    if (scan.dataEnd > scan.damageAt) copyAside(fs, path, bytes, scan.damageAt, scan.dataEnd, "torn")
                     fs.openExisting(path).use {
                         it.truncate(scan.validEnd)
                         it.force()
@@ -126,15 +127,25 @@ internal object JournalRecovery {
             for (record in scan.records) {
                 maxId = maxOf(maxId, record.id)
                 when (record.type) {
-                    JournalFormat.MESSAGE -> pending[record.id] = Pending(record.message!!, index, index)
+                    JournalFormat.MESSAGE -> {
+                        val previous = slots.get(record.id)
+                        if (previous >= 0) pending[previous] = null
+                        slots.put(record.id, pending.size)
+                        pending.add(Pending(record.message!!, index, index))
+                    }
                     JournalFormat.RETRY -> {
-                        val p = pending[record.id] ?: continue
+                        val slot = slots.get(record.id)
+                        if (slot < 0) continue
+                        val p = pending[slot]!!
                         p.record = p.record.retried(record.attempt, record.dueAtMillis, record.firstFailureAtMillis)
                         p.stateSegment = index
                         if (p.home != index && index !in corruptIndices) book.refer(index, p.home)
                     }
                     JournalFormat.COMPLETE -> {
-                        val p = pending.remove(record.id) ?: continue
+                        val slot = slots.remove(record.id)
+                        if (slot < 0) continue
+                        val p = pending[slot]!!
+                        pending[slot] = null
                         if (p.home != index) {
                             if (index in corruptIndices) completedByCorrupt += record.id to p.home else book.refer(index, p.home)
                         }
@@ -146,11 +157,13 @@ internal object JournalRecovery {
 
         // What the corrupt files still meant goes into the new segment before they are moved aside.
         val relocations = ArrayList<JournalEntry>()
-        for ((id, p) in pending.entries.sortedBy { it.key }) {
+        val live = pending.filterNotNull()
+        for (p in live) {
+            val id = p.record.id
             if (p.home in corruptIndices) {
                 relocations += JournalEntry.Append(id, JournalFormat.messageFrame(p.record), null)
             } else {
-                book.published(id, p.home)
+                book.restoreHome(id, p.home)
                 if (p.stateSegment in corruptIndices) {
                     relocations += JournalEntry.Retry(id, p.record.attempt, p.record.dueAtMillis, p.record.firstFailureAtMillis)
                 }
@@ -159,11 +172,23 @@ internal object JournalRecovery {
         for ((id, home) in completedByCorrupt) {
             if (home !in corruptIndices && book.contains(home)) relocations += JournalEntry.Tombstone(id, home)
         }
-        val messages = pending.values.map { it.record }
+        val messages = replayOrder(live.map { it.record })
         if (messages.isNotEmpty()) {
             logger.info { "Queue '$queue': recovered ${messages.size} pending message(s) from its journal, ids up to $maxId" }
         }
         return RecoveredJournal(messages, maxId, book, relocations, corruptFiles)
+    }
+
+    /**
+     * The order to replay messages in: id order, which is the order the queue accepted them in (the
+     * admission takes a durable message's id and journals it in one step), so each ordering key's line
+     * comes back as it was. Journal order would not do: recovery relocates the messages of a corrupt
+     * segment into the newest one.
+     */
+    internal fun replayOrder(records: List<MessageRecord>): List<MessageRecord> {
+        var sorted = true
+        for (i in 1 until records.size) if (records[i - 1].id > records[i].id) sorted = false
+        return if (sorted) records else records.sortedWith { a, b -> a.id.compareTo(b.id) } // no boxing
     }
 
     /** Moves corrupt segments aside (after their relocations are on disk). */
@@ -180,10 +205,10 @@ internal object JournalRecovery {
         if (files.isNotEmpty()) fs.forceDirectory(directory)
     }
 
-    private fun copyAside(path: Path, bytes: ByteArray, from: Long, to: Long, what: String) {
+    private fun copyAside(fs: JournalFileSystem, path: Path, bytes: ByteArray, from: Long, to: Long, what: String) {
         val aside = path.resolveSibling("${path.fileName}.$what-${stamp()}")
         try {
-            JournalFileSystem.Default.create(aside).use {
+            fs.create(aside).use {
                 it.write(ByteBuffer.wrap(bytes, from.toInt(), (to - from).toInt()), 0)
                 it.force()
             }

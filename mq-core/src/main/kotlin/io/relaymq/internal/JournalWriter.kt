@@ -391,9 +391,12 @@ internal class JournalWriter(
     private fun roll() {
         file?.let { old ->
             file = null
-            old.force() // sealed segments are never torn, whatever the policy
-            unsynced = false
-            old.close()
+            try {
+                old.force() // sealed segments are never torn, whatever the policy
+                unsynced = false
+            } finally {
+                old.close()
+            }
         }
         val index = book.active + 1
         val path = directory.resolve(JournalFormat.segmentFileName(index.toLong()))

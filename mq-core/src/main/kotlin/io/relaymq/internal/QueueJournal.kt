@@ -38,7 +38,7 @@ internal class QueueJournal<T> private constructor(
     private var writer: JournalWriter? = null
     private val inFlight = AtomicInteger()
 
-    /** The pending messages recovery found, in the order they were accepted, decoded (user code: call with no lock held). */
+    /** The pending messages recovery found, in replay order, decoded (user code: call with no lock held). */
     fun recoveredMessages(): List<Pair<MessageRecord, T>> = checkNotNull(recovered).messages.map { record ->
         val payload = try {
             codec.decode(record.payload)
@@ -67,7 +67,12 @@ internal class QueueJournal<T> private constructor(
         } catch (e: Exception) {
             throw JournalException("Queue '$queue': cannot start a new journal segment in $directory: $e", e)
         }
-        JournalRecovery.moveAside(queue, directory, fs, state.corrupt)
+        try {
+            JournalRecovery.moveAside(queue, directory, fs, state.corrupt)
+        } catch (e: Exception) {
+            writer.crash() // never started: just closes its segment
+            throw e
+        }
         recovered = null
         this.writer = writer
         writer.start()

@@ -17,13 +17,14 @@ import java.util.TreeMap
  *   is gone. Its records then affect nothing any more: its messages ended, and what it says about
  *   other messages is about messages whose records are gone.
  */
-internal class SegmentBook {
+internal class SegmentBook(expectedPending: Int = 1024) {
     class Segment(val index: Int) {
         var live: Int = 0
         val refers: MutableSet<Int> = HashSet(4)
     }
 
-    private val homes = LongIntMap()
+    private val homes = LongIntMap(expectedPending)
+    private var lastRestored: Segment? = null
     private val segments = TreeMap<Int, Segment>()
     var active: Int = -1
         private set
@@ -56,6 +57,13 @@ internal class SegmentBook {
         if (previous >= 0) segments[previous]?.let { it.live-- }
         homes.put(id, segment)
         segments.getValue(segment).live++
+    }
+
+    /** Recovery: pending message [id] (not yet in the book) is homed in [segment], which exists. */
+    fun restoreHome(id: Long, segment: Int) {
+        homes.put(id, segment)
+        val book = lastRestored?.takeIf { it.index == segment } ?: segments.getValue(segment).also { lastRestored = it }
+        book.live++
     }
 
     /** A RETRY record of [id] was written to [segment]; `false` when [id] is not pending (nothing to keep). */

@@ -61,6 +61,7 @@ public final class BenchRunner {
     private BenchRunner() { }
 
     public static void main(String[] args) throws Exception {
+        applyPropertyArguments(args);
         int rounds = Integer.getInteger("rounds", 3);
         int warmups = Integer.getInteger("warmups", 4);
         int iterations = Integer.getInteger("iterations", 5);
@@ -124,6 +125,18 @@ public final class BenchRunner {
         Path summary = out.resolve(stamp + "-summary.md");
         Files.writeString(summary, report);
         System.out.println("Raw JMH JSON and this summary: " + out.toAbsolutePath() + "/" + stamp + "-*");
+    }
+
+    /**
+     * {@code java -jar benchmarks.jar -Donly=durability} passes {@code -Donly=durability} as a program
+     * argument, not as a system property: apply such arguments as properties, so that both orders work.
+     */
+    static void applyPropertyArguments(String[] args) {
+        for (String arg : args) {
+            if (!arg.startsWith("-D")) throw new IllegalArgumentException("unknown argument " + arg + " (options are -Dname=value)");
+            int eq = arg.indexOf('=');
+            System.setProperty(eq < 0 ? arg.substring(2) : arg.substring(2, eq), eq < 0 ? "true" : arg.substring(eq + 1));
+        }
     }
 
     private static String report(int rounds, Map<String, Map<String, List<Double>>> scores,

@@ -23,7 +23,7 @@ import java.util.stream.Stream;
  * backlog. Every figure is measured in one run, in rounds; each measurement ("cell") runs in a JVM of
  * its own ({@link DurableCell}); odd rounds reverse the order of concurrency levels, implementations
  * and variants; ratios are taken per round and the report shows their median. Journals live under
- * {@code -DbenchDir} (default {@code /work/bench-tmp}, which must be on a real disk) and are deleted
+ * {@code -DbenchDir} (default {@code target/bench-tmp} under the directory it runs in, which must be on a real disk, not tmpfs) and are deleted
  * after each cell.
  *
  * <pre>
@@ -40,6 +40,7 @@ public final class DurabilityRunner {
     private DurabilityRunner() { }
 
     public static void main(String[] args) throws Exception {
+        BenchRunner.applyPropertyArguments(args);
         int rounds = Integer.getInteger("rounds", 3);
         List<Integer> levels = Arrays.stream(System.getProperty("publishers", "1,8,64,256").split(","))
             .map(String::trim).map(Integer::valueOf).toList();
@@ -48,7 +49,7 @@ public final class DurabilityRunner {
         boolean kotlin = Boolean.parseBoolean(System.getProperty("kotlin", "true"));
         int recoveryMessages = Integer.getInteger("recoveryMessages", 1_000_000);
         String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
-        Path base = Path.of(System.getProperty("benchDir", "/work/bench-tmp")).resolve("durability-" + stamp);
+        Path base = Path.of(System.getProperty("benchDir", "target/bench-tmp")).resolve("durability-" + stamp);
         Files.createDirectories(base);
         String store = Files.getFileStore(base).type();
         if (store.equals("tmpfs") || store.equals("ramfs")) {

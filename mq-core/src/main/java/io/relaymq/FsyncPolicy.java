@@ -13,7 +13,7 @@ import java.util.Objects;
  *   <tr><th>policy</th><th>publish completes when</th><th>process crash ({@code kill -9}, OOM)</th><th>power loss, kernel panic</th></tr>
  *   <tr><td>{@link #perGroupCommit()} (default)</td><td>its record is written and fsynced</td><td>nothing acknowledged</td><td>nothing acknowledged</td></tr>
  *   <tr><td>{@link #interval(Duration)}</td><td>its record is written to the operating system</td><td>nothing acknowledged</td><td>up to the last interval of acknowledged publishes</td></tr>
- *   <tr><td>{@link #none()}</td><td>its record is written to the operating system</td><td>nothing acknowledged</td><td>everything since the last clean close</td></tr>
+ *   <tr><td>{@link #none()}</td><td>its record is written to the operating system</td><td>nothing acknowledged</td><td>everything since the bus started (at most since the last sealed segment)</td></tr>
  * </table>
  *
  * <p>Under every policy completions (a handler succeeded, a message was dead-lettered, dropped or
@@ -65,8 +65,9 @@ public final class FsyncPolicy {
 
     /**
      * Publishes complete once their record is written to the operating system, and the journal is
-     * fsynced only at close. Survives a process crash; a power loss or kernel crash can lose everything
-     * written since the bus started.
+     * fsynced only when it moves on to a new segment file and at close. Survives a process crash; a
+     * power loss or kernel crash can lose everything written since the bus started (at least since the
+     * last segment file was sealed).
      */
     public static FsyncPolicy none() {
         return NONE;

@@ -212,7 +212,10 @@ internal class Bus(val settings: BusSettings) {
         else -> executorDispatcher ?: checkNotNull(threads).dispatcher
     }
 
-    /** The codec [codecFor] would pick, or `null` where it would refuse. */
+    /**
+     * The codec that carries a queue's payloads to disk: the queue's own, else a built-in one for
+     * untyped, `String`, `byte[]` and `DeadLetter` queues; `null` for another type without a codec.
+     */
     @Suppress("UNCHECKED_CAST")
     private fun <T> codecOrNull(type: Class<*>?, codec: MessageCodec<T>?): MessageCodec<T>? = when {
         codec != null -> codec
@@ -223,19 +226,13 @@ internal class Bus(val settings: BusSettings) {
         else -> null
     }
 
-    @Suppress("UNCHECKED_CAST")
-    private fun <T> codecFor(name: String, type: Class<*>?, codec: MessageCodec<T>?): MessageCodec<T> = when {
-        codec != null -> codec
-        type == null -> builtInCodec as MessageCodec<T>
-        type == String::class.java -> MessageCodec.utf8() as MessageCodec<T>
-        type == ByteArray::class.java -> MessageCodec.bytes() as MessageCodec<T>
-        type == DeadLetter::class.java -> deadLetterCodec as MessageCodec<T>
-        else -> throw IllegalArgumentException(
-            "Queue '$name' carries ${type.name} payloads and " +
+    /** [codecOrNull], or an error saying which codec the queue needs. */
+    private fun <T> codecFor(name: String, type: Class<*>?, codec: MessageCodec<T>?): MessageCodec<T> =
+        codecOrNull(type, codec) ?: throw IllegalArgumentException(
+            "Queue '$name' carries ${type?.name} payloads and " +
                 (if (store != null) "the bus saves snapshots to $snapshotDirectory" else "is durable") +
-                ": pass a MessageCodec<${type.simpleName}> (QueueOptions codec) so they can cross the disk.",
+                ": pass a MessageCodec<${type?.simpleName}> (QueueOptions codec) so they can cross the disk.",
         )
-    }
 
     /** The codec that carries [queue]'s payloads to disk, when it has one (for dead-letter payloads). */
     private fun codecOf(queue: String): MessageCodec<Any?>? = letterCodecs[queue]
@@ -325,15 +322,18 @@ internal class Bus(val settings: BusSettings) {
      */
     fun publishAsync(queue: String, data: Any, reply: RequestFuture<Any?>?, key: String?, dueAt: Long): CompletableFuture<Long> {
         val admission = engine(queue).admission
-        val accepted = if (admission.isDurable) DurablePublishFuture() else CompletableFuture<Long>()
-        val durable = if (accepted is DurablePublishFuture) admission.prepareDurable(data, key) { FutureDurablePublish(it, accepted, reply, executor) } else null
+        // A durable queue's future is needed before the publish (the writer completes it); an in-memory
+        // queue allocates one only when it has to wait for room.
+        val durableFuture = if (admission.isDurable) DurablePublishFuture() else null
+        val durable = durableFuture?.let { future -> admission.prepareDurable(data, key) { FutureDurablePublish(it, future, reply, executor) } }
         val id = try {
             admission.tryPublish(data, reply, key, dueAt, durable = durable)
         } catch (e: IllegalStateException) { // BusClosedException, QueueFullException: state, not arguments
             reply?.completeExceptionally(e)
             return CompletableFuture.failedFuture(e)
         }
-        if (id != NO_ROOM) return if (durable != null) accepted else CompletableFuture.completedFuture(id)
+        if (id != NO_ROOM) return durableFuture ?: CompletableFuture.completedFuture(id)
+        val accepted = durableFuture ?: CompletableFuture<Long>()
         // Completed through the executor: the thread that lets a waiter in is a consumer of the queue,
         // which must not run the caller's dependent stages.
         val waiter = admission.publishWhenRoom(

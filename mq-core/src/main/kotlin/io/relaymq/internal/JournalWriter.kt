@@ -317,37 +317,34 @@ internal class JournalWriter(
         }
         mustRoll = true
         lastWriteFailed = true
-        // Where each entry that reached the buffer went (a roll may have moved the rest to a new
-        // segment): a publish's frame may be on disk there, so its tombstone must refer to that segment.
-        val segments = HashMap<JournalEntry, Int>(written.size * 2)
-        for (i in written.indices) segments[written[i]] = segmentOf[i]
-        for (entry in batch) {
+        // Tombstones go first into the next batch (forced), then what this batch carried over. `written`
+        // is the prefix of the batch that reached the buffer, with the segment each entry went to (a
+        // roll may have moved the rest to a new one): a publish's frame may be on disk there, so its
+        // tombstone must refer to that segment. A publish that never reached the buffer needs none.
+        val tombstones = ArrayList<JournalEntry>()
+        val rest = ArrayList<JournalEntry>()
+        for ((i, entry) in batch.withIndex()) {
             when (entry) {
                 is JournalEntry.Append -> {
-                    segments[entry]?.let { carried.add(JournalEntry.Tombstone(entry.id, it)) }
+                    if (i < written.size) tombstones += JournalEntry.Tombstone(entry.id, segmentOf[i])
                     try {
                         entry.callback?.failed(error)
                     } catch (e: Throwable) {
                         logger.error(e) { "Queue '$queue': refusing a message whose journal write failed failed" }
                     }
                 }
-                is JournalEntry.Used -> carried.add(entry) // retried: the publish waits for it
                 is JournalEntry.Barrier -> entry.done.completeExceptionally(error)
-                else -> carried.add(entry)
+                else -> rest += entry // completions, retries, used ids (their publish waits), earlier tombstones
             }
         }
-        if (batch.any { it is JournalEntry.Append } && carried.size > 0) {
-            // Tombstones must reach the disk before anything else does: move them to the front.
-            val tombstones = carried.filterIsInstance<JournalEntry.Tombstone>()
-            val rest = carried.filter { it !is JournalEntry.Tombstone }
-            carried.clear()
-            carried.addAll(tombstones)
-            carried.addAll(rest)
-        }
+        carried.clear() // everything it held was in this batch
+        carried.addAll(tombstones)
+        carried.addAll(rest)
         if (carried.size > MAX_CARRIED) {
-            // A fault that lasts: keep memory bounded. Completions dropped here only cost redeliveries after a crash.
+            // A fault that lasts: keep memory bounded. Completions dropped here only cost redeliveries
+            // after a crash; a used id's publish is answered (its message was dropped anyway).
             val dropped = carried.size - MAX_CARRIED
-            repeat(dropped) { carried.pollLast() }
+            repeat(dropped) { (carried.pollLast() as? JournalEntry.Used)?.let { notifyStored(it.callback) } }
             errors.warn { "$dropped completion record(s) could not be journaled; those messages may be delivered again after a restart" }
         }
         // Back off a little so that a persistent fault does not spin the disk.

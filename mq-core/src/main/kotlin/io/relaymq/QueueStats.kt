@@ -52,11 +52,18 @@ public class QueueStats internal constructor(
     @get:JvmName("paused") public val paused: Boolean,
     /** The queue's capacity; `Int.MAX_VALUE` (Java: `Integer.MAX_VALUE`) when unbounded. */
     @get:JvmName("capacity") public val capacity: Int,
+    /**
+     * On a remote backend (Redis), the queue's figures across every bus that shares it; `null` for a
+     * queue in this JVM. The other counters of a remote queue are this bus's own: what it published
+     * and what its consumers did.
+     */
+    @get:JvmName("cluster") public val cluster: ClusterStats? = null,
     @Suppress("UNUSED_PARAMETER") fromRelayMQ: FromRelayMQ = FROM_RELAYMQ,
 ) {
     override fun toString(): String =
         "QueueStats(queue=$queue, concurrency=$concurrency, published=$published, delivered=$delivered, " +
             "succeeded=$succeeded, failed=$failed, abandoned=$abandoned, saved=$saved, pending=$pending, inFlight=$inFlight, rejected=$rejected, dropped=$dropped, " +
             "withdrawn=$withdrawn, retried=$retried, deadLettered=$deadLettered, delayed=$delayed, " +
-            "waitingForKey=$waitingForKey, paused=$paused, capacity=$capacity)"
+            "waitingForKey=$waitingForKey, paused=$paused, capacity=$capacity" +
+            (if (cluster != null) ", cluster=$cluster)" else ")")
 }

@@ -371,7 +371,7 @@ internal class Bus(val settings: BusSettings) {
     suspend fun publish(queue: String, data: Any, reply: Any?, key: String?, dueAt: Long): Long {
         val admission = engine(queue).admission
         // Cancelling the wait does not take back a message the store may already have (see remotePublish).
-        links[queue]?.let { return remotePublish(it, data, reply, key, dueAt).await() }
+        if (remoteBackend != null) links[queue]?.let { return remotePublish(it, data, reply, key, dueAt).await() }
         if (admission.isDurable) {
             val durable = admission.prepareDurable(data, key, ::SuspendingDurablePublish) as SuspendingDurablePublish
             if (admission.tryPublish(data, reply, key, dueAt, durable = durable) == NO_ROOM) {
@@ -391,7 +391,7 @@ internal class Bus(val settings: BusSettings) {
      */
     fun publishAsync(queue: String, data: Any, reply: RequestFuture<Any?>?, key: String?, dueAt: Long): CompletableFuture<Long> {
         val admission = engine(queue).admission
-        links[queue]?.let { link ->
+        if (remoteBackend != null) links[queue]?.let { link ->
             val stored = try {
                 remotePublish(link, data, reply, key, dueAt)
             } catch (e: IllegalStateException) { // BusClosedException: state, not arguments
@@ -573,7 +573,8 @@ internal class Bus(val settings: BusSettings) {
     /** [queue]'s counters (with the store's figures for a remote queue). */
     fun stats(queue: String): QueueStats = statsOf(engine(queue))
 
-    private fun statsOf(engine: QueueEngine<*>): QueueStats = links[engine.name]?.stats() ?: engine.stats()
+    private fun statsOf(engine: QueueEngine<*>): QueueStats =
+        (if (remoteBackend != null) links[engine.name]?.stats() else null) ?: engine.stats()
 
     /**
      * `true` when the caller is one of this bus's handlers: [context] (a suspending caller's) is a

@@ -144,12 +144,6 @@ internal class RemoteFeed(
             send(End(delivery, acknowledge = true))
             return true
         }
-        if (data == null) {
-            undecodable.increment()
-            logger.error { "Queue '$queue': $codec decoded message ${delivery.id} to null; it is acknowledged (removed)" }
-            send(End(delivery, acknowledge = true))
-            return true
-        }
         return engine.admission.deliverRemote(data, RemoteReply(this, delivery), delivery.id, message.publishedAtMillis)
     }
 

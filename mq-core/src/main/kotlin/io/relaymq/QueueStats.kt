@@ -9,6 +9,10 @@ import io.relaymq.internal.FromRelayMQ
  * Counters are read one after another without stopping the queue, so under load the figures are
  * individually exact but not one atomic snapshot. Once the queue is idle they add up:
  * `published == succeeded + failed + dropped + withdrawn + abandoned + saved + pending + inFlight`.
+ *
+ * On a remote backend (Redis) the queue is shared: [published] and [rejected] count this bus's
+ * publishes, the other counters what this bus's consumers did with the messages they took (`saved`:
+ * given back to the store at close), and [cluster] has the figures across every bus.
  */
 public class QueueStats internal constructor(
     /** The queue's name. */

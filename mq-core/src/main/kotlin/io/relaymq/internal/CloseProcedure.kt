@@ -104,7 +104,9 @@ internal class CloseProcedure(private val bus: Bus, queues: List<QueueEngine<*>>
                 abandonedIds = if (saved) emptyList() else messages.map { it.id },
             )
         }
-        for (link in bus.links()) link.feed.close(bus.drainTimeout)
+        // One deadline for every queue's remaining acknowledgements, not one each.
+        val sending = kotlin.time.TimeSource.Monotonic.markNow()
+        for (link in bus.links()) link.feed.close((bus.drainTimeout - sending.elapsedNow()).coerceAtLeast(kotlin.time.Duration.ZERO))
         for (engine in queues) {
             try {
                 engine.closeJournal(bus.drainTimeout)

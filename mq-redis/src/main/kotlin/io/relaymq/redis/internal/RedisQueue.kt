@@ -6,7 +6,6 @@ import io.lettuce.core.RedisBusyException
 import io.lettuce.core.RedisCommandTimeoutException
 import io.lettuce.core.RedisConnectionException
 import io.lettuce.core.RedisException
-import io.lettuce.core.RedisNoScriptException
 import io.lettuce.core.ScriptOutputType
 import io.lettuce.core.StreamMessage
 import io.lettuce.core.XAutoClaimArgs
@@ -295,23 +294,12 @@ internal class RedisQueue(
     }
 }
 
-/** Runs a script by its SHA1 (`EVALSHA`), loading it (`EVAL`) when Redis does not know it (first use, restart). */
+/**
+ * Runs a script with `EVAL`, sending its text each time (Redis caches the compiled script by its SHA1).
+ * Not `EVALSHA` with a fallback: after a Redis restart empties the script cache, the fallback would
+ * re-send a failed call after calls made later, reordering one producer's publishes.
+ */
 internal class ScriptRunner(private val backend: RedisBackend) {
-    private val digests = java.util.concurrent.ConcurrentHashMap<String, String>()
-
-    fun <T> run(script: String, type: ScriptOutputType, keys: Array<ByteArray>, vararg args: ByteArray): CompletableFuture<T> {
-        val commands = backend.sharedConnection().async()
-        val digest = digests.computeIfAbsent(script) { commands.digest(it) }
-        val first: CompletableFuture<T> = commands.evalsha<T>(digest, type, keys, *args).toCompletableFuture()
-        return first.handle { value, e ->
-            val cause = if (e is CompletionException) e.cause else e
-            if (cause is RedisNoScriptException || (cause is RedisException && cause.message?.startsWith("NOSCRIPT") == true)) {
-                commands.eval<T>(script, type, keys, *args).toCompletableFuture()
-            } else if (e != null) {
-                CompletableFuture.failedFuture(cause ?: e)
-            } else {
-                CompletableFuture.completedFuture(value)
-            }
-        }.thenCompose { it }
-    }
+    fun <T> run(script: String, type: ScriptOutputType, keys: Array<ByteArray>, vararg args: ByteArray): CompletableFuture<T> =
+        backend.sharedConnection().async().eval<T>(script, type, keys, *args).toCompletableFuture()
 }

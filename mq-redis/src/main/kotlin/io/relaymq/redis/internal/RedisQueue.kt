@@ -103,8 +103,22 @@ internal class RedisQueue(
         try {
             fetchNow(max, wait.toMillis())
         } catch (e: Exception) {
-            throw translate(e, "fetching from queue '$name'")
+            if (!isNoGroup(e)) throw translate(e, "fetching from queue '$name'")
+            // Redis lost the stream and its group (restarted without persistence, or flushed): start again.
+            logger.warn { "Queue '$name': its consumer group is gone from Redis (restarted without persistence, or flushed?); creating it again" }
+            open()
+            emptyList()
         }
+    }
+
+    /** Redis answers NOGROUP: the stream or its group no longer exists. */
+    private fun isNoGroup(e: Throwable): Boolean {
+        var cause: Throwable? = e
+        while (cause != null) {
+            if (cause is RedisException && cause.message?.contains("NOGROUP") == true) return true
+            cause = cause.cause
+        }
+        return false
     }
 
     private suspend fun fetchNow(max: Int, waitMillis: Long): List<RemoteDelivery> {
@@ -222,7 +236,10 @@ internal class RedisQueue(
         if (withConsumer) args += me
         for (delivery in deliveries) args += delivery.handle.toByteArray()
         return scripts.run<Long>(script, ScriptOutputType.INTEGER, arrayOf(stream), *args.toTypedArray())
-            .handle { _, e -> if (e != null) throw translate(e, "$what ${deliveries.size} message(s) of queue '$name'") else null }
+            .handle { _, e ->
+                // NOGROUP: Redis lost the queue (restart without persistence): nothing left to end.
+                if (e != null && !isNoGroup(e)) throw translate(e, "$what ${deliveries.size} message(s) of queue '$name'") else null
+            }
     }
 
     override fun extend(deliveries: Collection<RemoteDelivery>): CompletableFuture<Collection<RemoteDelivery>> {
@@ -233,6 +250,7 @@ internal class RedisQueue(
         for (delivery in deliveries) args += delivery.handle.toByteArray()
         return scripts.run<List<Any?>>(RedisScripts.EXTEND, ScriptOutputType.MULTI, arrayOf(stream), *args.toTypedArray())
             .handle { lost, e ->
+                if (e != null && isNoGroup(e)) return@handle deliveries.toList() // Redis lost the queue: nothing is held any more
                 if (e != null) throw translate(e, "renewing claims in queue '$name'")
                 val lostIds = lost.mapNotNullTo(HashSet()) { text(it) }
                 deliveries.filter { it.handle in lostIds }

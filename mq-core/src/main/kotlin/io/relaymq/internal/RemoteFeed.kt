@@ -109,9 +109,11 @@ internal class RemoteFeed(
             }
             if (backoff != MIN_BACKOFF) logger.info { "Queue '$queue': fetching from the backend works again" }
             backoff = MIN_BACKOFF
+            // Paused (or stopped) while the fetch waited: give the batch back, for other buses to take.
+            val giveBack = !fetching || engine.isPaused()
             for (delivery in batch) {
                 if (held.putIfAbsent(delivery.handle, delivery) != null) continue // already here: runs once
-                if (!fetching || !deliver(delivery)) send(End(delivery, acknowledge = false))
+                if (giveBack || !deliver(delivery)) send(End(delivery, acknowledge = false))
             }
         }
     }

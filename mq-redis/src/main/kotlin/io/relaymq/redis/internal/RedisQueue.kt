@@ -84,20 +84,14 @@ internal class RedisQueue(
         }
     }
 
-    override fun publish(message: RemoteMessage): CompletableFuture<Long> {
-        val record = RedisRecord.encode(message)
-        val cap = if (capacity == Int.MAX_VALUE) 0 else capacity
-        return scripts.run<Long>(
-            RedisScripts.PUBLISH, ScriptOutputType.INTEGER, arrayOf(stream, delayed, ids),
-            cap.toString().toByteArray(), message.dueAtMillis.toString().toByteArray(), record,
-        ).handle { id, e ->
-            when {
-                e != null -> throw translate(e, "publishing to queue '$name'")
-                id < 0 -> throw QueueFullException(name, capacity)
-                else -> id
-            }
-        }
-    }
+    private val publisher = RedisPublisher(
+        backend, arrayOf(stream, delayed, ids), capacity,
+        fail = { translate(it, "publishing to queue '$name'") },
+        full = { QueueFullException(name, capacity) },
+    )
+
+    override fun publish(message: RemoteMessage): CompletableFuture<Long> =
+        publisher.publish(message.dueAtMillis, RedisRecord.encode(message))
 
     override fun fetch(max: Int, wait: Duration): CompletableFuture<List<RemoteDelivery>> = backend.scope.future {
         try {

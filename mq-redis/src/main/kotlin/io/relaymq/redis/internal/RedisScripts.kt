@@ -6,26 +6,41 @@ package io.relaymq.redis.internal
  */
 internal object RedisScripts {
     /**
-     * Publish. KEYS: stream, delayed, ids. ARGV: capacity (0: unbounded), due (epoch ms, 0: now), record.
-     * Returns the new id, or -1 when the queue holds `capacity` messages (ready, handed out or delayed):
-     * nothing was stored then. Due in the future (by Redis's clock): into the sorted set; else the stream.
+     * Publish a batch. KEYS: stream, delayed, ids. ARGV: capacity (0: unbounded), then per message its
+     * due time (epoch ms, 0: now) and record. Returns one value per message, in order: its new id, or -1
+     * when the queue held `capacity` messages (ready, handed out or delayed) at its turn: that one was
+     * not stored. Ids come from one INCRBY (a refused message leaves a gap). Due in the future by
+     * Redis's clock: into the sorted set; else appended to the stream, in ARGV order.
      */
     val PUBLISH = """
         local cap = tonumber(ARGV[1])
-        if cap > 0 and redis.call('XLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2]) >= cap then
-          return -1
-        end
-        local id = redis.call('INCR', KEYS[3])
-        local due = tonumber(ARGV[2])
-        if due > 0 then
-          local t = redis.call('TIME')
-          if due > tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) then
-            redis.call('ZADD', KEYS[2], due, string.format('%d', id) .. ':' .. ARGV[3])
-            return id
+        local n = (#ARGV - 1) / 2
+        local first = redis.call('INCRBY', KEYS[3], n) - n
+        local length = 0
+        if cap > 0 then length = redis.call('XLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2]) end
+        local now = -1
+        local out = {}
+        for i = 1, n do
+          local due = tonumber(ARGV[2 * i])
+          local record = ARGV[2 * i + 1]
+          if cap > 0 and length >= cap then
+            out[i] = -1
+          else
+            local id = string.format('%d', first + i)
+            if due > 0 and now < 0 then
+              local t = redis.call('TIME')
+              now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+            end
+            if due > 0 and due > now then
+              redis.call('ZADD', KEYS[2], due, id .. ':' .. record)
+            else
+              redis.call('XADD', KEYS[1], '*', 'i', id, 'm', record)
+            end
+            length = length + 1
+            out[i] = first + i
           end
         end
-        redis.call('XADD', KEYS[1], '*', 'i', string.format('%d', id), 'm', ARGV[3])
-        return id
+        return out
     """.trimIndent()
 
     /**
@@ -51,12 +66,8 @@ internal object RedisScripts {
 
     /** Acknowledge. KEYS: stream. ARGV: group, entry ids. Ends them for good: XACK, then XDEL. Returns how many were pending. */
     val ACKNOWLEDGE = """
-        local group = ARGV[1]
-        local n = 0
-        for i = 2, #ARGV do
-          n = n + redis.call('XACK', KEYS[1], group, ARGV[i])
-          redis.call('XDEL', KEYS[1], ARGV[i])
-        end
+        local n = redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
+        redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
         return n
     """.trimIndent()
 

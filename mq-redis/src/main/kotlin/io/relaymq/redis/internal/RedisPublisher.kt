@@ -1,0 +1,120 @@
+package io.relaymq.redis.internal
+
+import io.lettuce.core.ScriptOutputType
+import io.relaymq.BackendException
+import java.util.concurrent.CompletableFuture
+import java.util.concurrent.ConcurrentLinkedQueue
+import java.util.concurrent.atomic.AtomicBoolean
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.launch
+
+/**
+ * Publishes of one queue, sent in batches: each call to the PUBLISH script carries every message that
+ * arrived while the previous one was on its way (at most [MAX_BATCH]), so concurrent publishers share
+ * one round trip and one script call, as a group commit does.
+ *
+ * ## Invariants
+ * - One batch in flight at a time, formed and sent in arrival order: the stream receives one thread's
+ *   publishes in the order it made them.
+ * - Every publish's future completes within the timeout (plus one sweep period), whatever Redis does:
+ *   the sweeper fails publishes older than the timeout, queued or in flight (those in flight may still
+ *   be stored: the error says so). A queued one that failed is never sent.
+ */
+internal class RedisPublisher(
+    private val backend: RedisBackend,
+    private val keys: Array<ByteArray>,
+    private val capacity: Int,
+    private val fail: (Throwable) -> Throwable,
+    private val full: () -> Throwable,
+) {
+    private class Pending(val due: ByteArray, val record: ByteArray, val future: CompletableFuture<Long>) {
+        val since: Long = System.nanoTime()
+    }
+
+    private val queue = ConcurrentLinkedQueue<Pending>()
+    private val sending = AtomicBoolean()
+    @Volatile private var inFlight: List<Pending> = emptyList()
+    private val capacityArg = (if (capacity == Int.MAX_VALUE) 0 else capacity).toString().toByteArray()
+    private val timeoutNanos = backend.timeout.toNanos()
+    private val scripts = ScriptRunner(backend)
+
+    private val sweeper = backend.scope.launch {
+        val period = minOf(250L, maxOf(10L, backend.timeout.toMillis() / 4))
+        while (true) {
+            delay(period)
+            sweep()
+        }
+    }
+
+    fun publish(dueAtMillis: Long, record: ByteArray): CompletableFuture<Long> {
+        val pending = Pending(dueAtMillis.toString().toByteArray(), record, CompletableFuture())
+        queue.add(pending)
+        if (sending.compareAndSet(false, true)) send()
+        return pending.future
+    }
+
+    /** Sends the next batch; called by whoever holds [sending], which it keeps until the batch is answered. */
+    private fun send() {
+        val batch = ArrayList<Pending>()
+        while (batch.size < MAX_BATCH) {
+            val next = queue.poll() ?: break
+            if (!next.future.isDone) batch += next // failed by the sweeper while queued: never sent
+        }
+        if (batch.isEmpty()) {
+            sending.set(false)
+            // A publish that came after the poll and before the flag was cleared would be stranded.
+            if (queue.isNotEmpty() && sending.compareAndSet(false, true)) send()
+            return
+        }
+        inFlight = batch
+        val args = ArrayList<ByteArray>(1 + 2 * batch.size)
+        args += capacityArg
+        for (pending in batch) {
+            args += pending.due
+            args += pending.record
+        }
+        val answer = try {
+            scripts.run<List<Any?>>(RedisScripts.PUBLISH, ScriptOutputType.MULTI, keys, *args.toTypedArray())
+        } catch (e: Exception) {
+            CompletableFuture.failedFuture(e)
+        }
+        answer.whenComplete { ids, e ->
+            inFlight = emptyList()
+            if (e != null) {
+                val failure = fail(e)
+                for (pending in batch) pending.future.completeExceptionally(failure)
+            } else {
+                for (i in batch.indices) {
+                    val id = (ids[i] as Number).toLong()
+                    if (id < 0) batch[i].future.completeExceptionally(full()) else batch[i].future.complete(id)
+                }
+            }
+            send()
+        }
+    }
+
+    private fun sweep() {
+        val now = System.nanoTime()
+        for (pending in inFlight) expire(pending, now)
+        for (pending in queue) if (!expire(pending, now)) break // oldest first: the rest are younger
+    }
+
+    private fun expire(pending: Pending, now: Long): Boolean {
+        if (now - pending.since < timeoutNanos) return false
+        pending.future.completeExceptionally(
+            BackendException(
+                "${backend.describe()} did not store the message within ${backend.timeout} (publishTimeout); is it up and reachable? " +
+                    "It may still be stored if Redis received it.",
+            ),
+        )
+        return true
+    }
+
+    fun close() {
+        sweeper.cancel()
+    }
+
+    private companion object {
+        const val MAX_BATCH = 512
+    }
+}

@@ -398,10 +398,8 @@ internal class Bus(val settings: BusSettings) {
                 reply?.completeExceptionally(e)
                 return CompletableFuture.failedFuture(e)
             }
-            // Completed through the executor: the store's thread must not run the caller's dependent stages.
-            val accepted = CompletableFuture<Long>()
-            stored.whenComplete { id, e -> executor.execute { if (e == null) accepted.complete(id) else accepted.completeExceptionally(unwrap(e)) } }
-            return accepted
+            // The backend completes publishes on a pool thread, not its I/O thread (RemoteQueue.publish): no hop.
+            return stored
         }
         // A durable queue's future is needed before the publish (the writer completes it); an in-memory
         // queue allocates one only when it has to wait for room.

@@ -5,7 +5,7 @@ import java.util.concurrent.CompletableFuture
 
 /**
  * One queue of a [RemoteBackend], as seen by one bus. Every method returns at once; the futures
- * complete on the backend's threads (keep what runs on them short), and fail with
+ * complete on the backend's threads, and fail with
  * [io.relaymq.BackendException] when the store cannot be reached within the backend's timeout.
  */
 public interface RemoteQueue {
@@ -13,7 +13,9 @@ public interface RemoteQueue {
      * Stores [message] and completes with its id, unique and increasing per queue across every bus,
      * once the store accepted it (a [RemoteMessage.dueAtMillis] in the future waits in the store until
      * then). Calls made one after another by one thread are stored in that order.
-     * Fails with `QueueFullException` when the queue is at its capacity.
+     * Fails with `QueueFullException` when the queue is at its capacity. Completes on a thread that may
+     * run the caller's dependent stages (a pool thread, never the store's I/O thread): the bus hands
+     * this future's outcome to Java callers without another hop.
      */
     public fun publish(message: RemoteMessage): CompletableFuture<Long>
 

@@ -7,6 +7,7 @@ import java.util.concurrent.ConcurrentLinkedQueue
 import java.util.concurrent.atomic.AtomicBoolean
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.launch
+import kotlinx.coroutines.asExecutor
 
 /**
  * Publishes of one queue, sent in batches: each call to the PUBLISH script carries every message that
@@ -16,6 +17,7 @@ import kotlinx.coroutines.launch
  * ## Invariants
  * - One batch in flight at a time, formed and sent in arrival order: the stream receives one thread's
  *   publishes in the order it made them.
+ * - Futures complete on a pool thread, one task per batch: callers' dependent stages may run there.
  * - Every publish's future completes within the timeout (plus one sweep period), whatever Redis does:
  *   the sweeper fails publishes older than the timeout, queued or in flight (those in flight may still
  *   be stored: the error says so). A queued one that failed is never sent.
@@ -37,6 +39,7 @@ internal class RedisPublisher(
     private val capacityArg = (if (capacity == Int.MAX_VALUE) 0 else capacity).toString().toByteArray()
     private val timeoutNanos = backend.timeout.toNanos()
     private val scripts = ScriptRunner(backend)
+    private val completions = kotlinx.coroutines.Dispatchers.Default.asExecutor()
 
     private val sweeper = backend.scope.launch {
         val period = minOf(250L, maxOf(10L, backend.timeout.toMillis() / 4))
@@ -80,13 +83,17 @@ internal class RedisPublisher(
         }
         answer.whenComplete { ids, e ->
             inFlight = emptyList()
-            if (e != null) {
-                val failure = fail(e)
-                for (pending in batch) pending.future.completeExceptionally(failure)
-            } else {
-                for (i in batch.indices) {
-                    val id = (ids[i] as Number).toLong()
-                    if (id < 0) batch[i].future.completeExceptionally(full()) else batch[i].future.complete(id)
+            // Callers' dependent stages run where their futures complete: one task per batch on a pool
+            // thread, never Lettuce's I/O thread (a blocking stage there would stall every command).
+            completions.execute {
+                if (e != null) {
+                    val failure = fail(e)
+                    for (pending in batch) pending.future.completeExceptionally(failure)
+                } else {
+                    for (i in batch.indices) {
+                        val id = (ids[i] as Number).toLong()
+                        if (id < 0) batch[i].future.completeExceptionally(full()) else batch[i].future.complete(id)
+                    }
                 }
             }
             send()

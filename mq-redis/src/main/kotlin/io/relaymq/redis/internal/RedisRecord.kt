@@ -1,9 +1,7 @@
 package io.relaymq.redis.internal
 
 import io.relaymq.spi.RemoteMessage
-import java.io.ByteArrayOutputStream
-import java.io.DataInputStream
-import java.io.DataOutputStream
+import java.nio.ByteBuffer
 
 /**
  * One message as RelayMQ stores it in Redis.
@@ -28,42 +26,34 @@ import java.io.DataOutputStream
 internal object RedisRecord {
     private const val VERSION = 1
     private const val NO_REPLY = 0xFFFF
+    private const val HEADER = 1 + 8 + 2 + 8
 
     fun encode(message: RemoteMessage): ByteArray {
-        val bytes = ByteArrayOutputStream(message.payload.size + 32)
-        DataOutputStream(bytes).use { out ->
-            out.writeByte(VERSION)
-            out.writeLong(message.publishedAtMillis)
-            val replyTo = message.replyTo?.toByteArray(Charsets.UTF_8)
-            if (replyTo == null) {
-                out.writeShort(NO_REPLY)
-            } else {
-                require(replyTo.size < NO_REPLY) { "reply address too long" }
-                out.writeShort(replyTo.size)
-                out.write(replyTo)
-            }
-            out.writeLong(message.correlation)
-            out.write(message.payload)
-        }
-        return bytes.toByteArray()
+        val replyTo = message.replyTo?.toByteArray(Charsets.UTF_8)
+        require(replyTo == null || replyTo.size < NO_REPLY) { "reply address too long" }
+        val payload = message.payload
+        val buffer = ByteBuffer.allocate(HEADER + (replyTo?.size ?: 0) + payload.size)
+        buffer.put(VERSION.toByte()).putLong(message.publishedAtMillis)
+        if (replyTo == null) buffer.putShort(NO_REPLY.toShort()) else buffer.putShort(replyTo.size.toShort()).put(replyTo)
+        buffer.putLong(message.correlation).put(payload)
+        return buffer.array()
     }
 
     /** @throws IllegalArgumentException when [record] is not a record of this format. */
     fun decode(record: ByteArray): RemoteMessage {
-        require(record.size >= 19) { "a record of ${record.size} bytes is too short" }
-        val input = DataInputStream(record.inputStream())
-        val version = input.readUnsignedByte()
+        require(record.size >= HEADER) { "a record of ${record.size} bytes is too short" }
+        val buffer = ByteBuffer.wrap(record)
+        val version = buffer.get().toInt() and 0xFF
         require(version == VERSION) { "unknown record version $version (written by a newer RelayMQ?)" }
-        val publishedAt = input.readLong()
-        val replyLength = input.readUnsignedShort()
+        val publishedAt = buffer.long
+        val replyLength = buffer.short.toInt() and 0xFFFF
         val replyTo = if (replyLength == NO_REPLY) {
             null
         } else {
-            require(record.size >= 19 + replyLength) { "record cut short" }
-            String(ByteArray(replyLength).also { input.readFully(it) }, Charsets.UTF_8)
+            require(record.size >= HEADER + replyLength) { "record cut short" }
+            String(record, buffer.position(), replyLength, Charsets.UTF_8).also { buffer.position(buffer.position() + replyLength) }
         }
-        val correlation = input.readLong()
-        val offset = 1 + 8 + 2 + (if (replyTo == null) 0 else replyLength) + 8
-        return RemoteMessage(record.copyOfRange(offset, record.size), publishedAt, 0L, replyTo, correlation)
+        val correlation = buffer.long
+        return RemoteMessage(record.copyOfRange(buffer.position(), record.size), publishedAt, 0L, replyTo, correlation)
     }
 }

@@ -75,7 +75,11 @@ public class MQ internal constructor(
      *   (see [FsyncPolicy]); default [FsyncPolicy.perGroupCommit].
      * @param strictJournal a corrupt journal file makes registration fail (file left in place) instead
      *   of being moved aside, after recovering what it can, with an error log.
-     * @throws IllegalArgumentException if [drainTimeout] is not positive.
+     * @param backend where the queues live: [QueueBackend.inMemory] (the default) or a shared store,
+     *   `RedisStreams.builder(uri).build()` from `mq-redis` (then no snapshot or journal directory).
+     * @throws IllegalArgumentException if [drainTimeout] is not positive, or [backend] is remote and a
+     *   snapshot or journal directory is given.
+     * @throws IllegalStateException if [backend] already serves another bus.
      */
     public constructor(
         dispatcher: CoroutineDispatcher = Dispatchers.Default,
@@ -87,10 +91,11 @@ public class MQ internal constructor(
         journalDirectory: Path? = null,
         fsyncPolicy: FsyncPolicy = FsyncPolicy.perGroupCommit(),
         strictJournal: Boolean = false,
+        backend: QueueBackend = QueueBackend.inMemory(),
     ) : this(
         BusSettings(
             dispatcher, drainTimeout, snapshotDirectory, shutdownMode, strictSnapshots, clock,
-            journalDirectory = journalDirectory, fsyncPolicy = fsyncPolicy, strictJournal = strictJournal,
+            journalDirectory = journalDirectory, fsyncPolicy = fsyncPolicy, strictJournal = strictJournal, backend = backend,
         ),
     )
 
@@ -108,6 +113,9 @@ public class MQ internal constructor(
 
     /** When journals are forced to disk. */
     public val fsyncPolicy: FsyncPolicy get() = bus.settings.fsyncPolicy
+
+    /** Where the queues live: [QueueBackend.inMemory] or a remote store (Redis). */
+    public val backend: QueueBackend get() = bus.settings.backend
 
     /** What close does with pending messages when there is a snapshot directory. */
     public val shutdownMode: ShutdownMode get() = bus.shutdownMode
@@ -242,14 +250,14 @@ public class MQ internal constructor(
     @PublishedApi
     internal fun offer(queue: String, data: Any): Long {
         val admission = bus.engine(queue).admission
-        return if (admission.isDurable) NO_ROOM else admission.tryPublish(data, null, null, 0L)
+        return if (admission.isDurable || bus.isRemote) NO_ROOM else admission.tryPublish(data, null, null, 0L)
     }
 
     /** Suspending part of [publish], for a full SUSPEND queue or a durable queue. */
     @PublishedApi
     internal suspend fun publishWhenRoom(queue: String, data: Any): Long {
         val admission = bus.engine(queue).admission
-        return if (admission.isDurable) bus.publish(queue, data, null, null, 0L) else admission.publishWhenRoom(data, null, null, 0L)
+        return if (admission.isDurable || bus.isRemote) bus.publish(queue, data, null, null, 0L) else admission.publishWhenRoom(data, null, null, 0L)
     }
 
     /**
@@ -356,7 +364,7 @@ public class MQ internal constructor(
     }
 
     /** The counters of [queue]. @throws UnknownQueueException if no such queue is registered. */
-    public fun stats(queue: String): QueueStats = bus.engine(queue).stats()
+    public fun stats(queue: String): QueueStats = bus.stats(queue)
 
     /** The counters of every queue, keyed by name, in registration order. */
     public fun stats(): Map<String, QueueStats> = bus.stats()

@@ -257,7 +257,7 @@ public class MessageBus private constructor(settings: BusSettings) : AutoCloseab
     public fun idle(): CompletableFuture<Void?> = bus.idleFuture()
 
     /** The counters of [queue]. @throws UnknownQueueException if no such queue is registered. */
-    public fun stats(queue: String): QueueStats = bus.engine(queue).stats()
+    public fun stats(queue: String): QueueStats = bus.stats(queue)
 
     /** The counters of every queue, keyed by name, in registration order. */
     public fun stats(): Map<String, QueueStats> = bus.stats()
@@ -276,6 +276,9 @@ public class MessageBus private constructor(settings: BusSettings) : AutoCloseab
 
     /** When journals are forced to disk. */
     public fun fsyncPolicy(): FsyncPolicy = bus.settings.fsyncPolicy
+
+    /** Where the queues live: [QueueBackend.inMemory] (the default) or a remote store (Redis). */
+    public fun backend(): QueueBackend = bus.settings.backend
 
     /** What close does with pending messages when there is a snapshot directory. */
     public fun shutdownMode(): ShutdownMode = bus.shutdownMode
@@ -367,6 +370,18 @@ public class MessageBus private constructor(settings: BusSettings) : AutoCloseab
         public fun strictJournal(strict: Boolean): Builder = apply { settings = settings.copy(strictJournal = strict) }
 
         /** Creates the bus. Register queues on it, then call [MessageBus.start]. */
+        /**
+         * Where the queues live: [QueueBackend.inMemory] (the default), or a store shared by every bus
+         * that registers the same queues, `RedisStreams.builder(uri).build()` from `mq-redis`. A remote
+         * backend takes no snapshot or journal directory, and serves one bus.
+         * @throws IllegalArgumentException if the backend is remote and a snapshot or journal directory is set.
+         */
+        public fun backend(backend: QueueBackend): Builder = apply { settings = settings.copy(backend = backend) }
+
+        /**
+         * Builds the bus.
+         * @throws IllegalStateException if the backend already serves another bus.
+         */
         public fun build(): MessageBus = MessageBus(settings)
     }
 

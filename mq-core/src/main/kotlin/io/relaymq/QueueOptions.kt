@@ -94,6 +94,11 @@ public class QueueOptions private constructor(
         }
     }
 
+    /** These options without a capacity, overflow policy, drop listener or journal (a remote queue's local engine). */
+    @JvmSynthetic
+    internal fun localPart(): QueueOptions =
+        QueueOptions(concurrency, UNBOUNDED_CAPACITY, OverflowPolicy.SUSPEND, null, retry, deadLetterQueue, deadLetterHandler, codec, payloadType, false)
+
     /** `true` when [capacity] is set. */
     @get:JvmName("isBounded")
     public val isBounded: Boolean

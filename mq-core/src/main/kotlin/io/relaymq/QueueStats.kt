@@ -9,6 +9,10 @@ import io.relaymq.internal.FromRelayMQ
  * Counters are read one after another without stopping the queue, so under load the figures are
  * individually exact but not one atomic snapshot. Once the queue is idle they add up:
  * `published == succeeded + failed + dropped + withdrawn + abandoned + saved + pending + inFlight`.
+ *
+ * On a remote backend (Redis) the queue is shared: [published] and [rejected] count this bus's
+ * publishes, the other counters what this bus's consumers did with the messages they took (`saved`:
+ * given back to the store at close), and [cluster] has the figures across every bus.
  */
 public class QueueStats internal constructor(
     /** The queue's name. */
@@ -52,11 +56,18 @@ public class QueueStats internal constructor(
     @get:JvmName("paused") public val paused: Boolean,
     /** The queue's capacity; `Int.MAX_VALUE` (Java: `Integer.MAX_VALUE`) when unbounded. */
     @get:JvmName("capacity") public val capacity: Int,
+    /**
+     * On a remote backend (Redis), the queue's figures across every bus that shares it; `null` for a
+     * queue in this JVM. The other counters of a remote queue are this bus's own: what it published
+     * and what its consumers did.
+     */
+    @get:JvmName("cluster") public val cluster: ClusterStats? = null,
     @Suppress("UNUSED_PARAMETER") fromRelayMQ: FromRelayMQ = FROM_RELAYMQ,
 ) {
     override fun toString(): String =
         "QueueStats(queue=$queue, concurrency=$concurrency, published=$published, delivered=$delivered, " +
             "succeeded=$succeeded, failed=$failed, abandoned=$abandoned, saved=$saved, pending=$pending, inFlight=$inFlight, rejected=$rejected, dropped=$dropped, " +
             "withdrawn=$withdrawn, retried=$retried, deadLettered=$deadLettered, delayed=$delayed, " +
-            "waitingForKey=$waitingForKey, paused=$paused, capacity=$capacity)"
+            "waitingForKey=$waitingForKey, paused=$paused, capacity=$capacity" +
+            (if (cluster != null) ", cluster=$cluster)" else ")")
 }

@@ -70,7 +70,9 @@ class PublicSurfaceTest {
         "io.relaymq.QueueFullException",
         "io.relaymq.MessageDroppedException",
         "io.relaymq.SnapshotException",
-        "io.relaymq.JournalException");
+        "io.relaymq.JournalException",
+        "io.relaymq.BackendException",
+        "io.relaymq.RemoteHandlerException");
 
     static final String KOTLIN_DOOR = "io.relaymq.MQ";
 

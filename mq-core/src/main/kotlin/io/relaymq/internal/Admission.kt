@@ -238,6 +238,25 @@ internal class Admission<T>(
         return message.id
     }
 
+    /**
+     * A message fetched from the queue's remote backend enters this JVM's queue, with the id its
+     * publisher got and its publish time: an internal publish (taken while the queue drains at close;
+     * the local queue is unbounded, the store bounds the queue). `false` when the queue takes nothing
+     * any more (its close collected what it held): the caller gives the message back to the store.
+     */
+    fun deliverRemote(data: Any, reply: RemoteReply, id: Long, publishedAt: Long): Boolean {
+        if (!publishers.enter(internal = true)) return false
+        try {
+            sequence.incrementAndGet() // counts it (published = ids handed out): the id itself is the store's
+            @Suppress("UNCHECKED_CAST")
+            val message = RichMessage(id, QueueOrigin(queue, publishedAt), data as T, 0, reply, null, 1, 0L, RichMessage.NEVER_FAILED)
+            lifecycle.accept(message)
+            return true
+        } finally {
+            publishers.exit(internal = true)
+        }
+    }
+
     /** A requester that stops waiting before a consumer took its message withdraws it (and frees its place) at once. */
     private fun watchForWithdrawal(message: RichMessage<T>) {
         when (val reply = message.reply) {

@@ -20,6 +20,9 @@ import kotlinx.coroutines.asCoroutineDispatcher
 import kotlinx.coroutines.asExecutor
 import kotlinx.coroutines.async
 import kotlinx.coroutines.future.asCompletableFuture
+import kotlinx.coroutines.future.await
+import kotlinx.coroutines.launch
+import io.relaymq.spi.RemoteBackend
 import java.nio.file.Path
 import java.time.Clock
 import java.util.concurrent.CompletableFuture
@@ -91,6 +94,19 @@ internal class Bus(val settings: BusSettings) {
     private val deadLetterCodec = DeadLetterCodec(::codecOf)
     private val builtInCodec = BuiltInCodec(deadLetterCodec)
 
+    /** The remote backend the queues live in, or `null` when they live here. */
+    val remoteBackend: RemoteBackend? = (settings.backend as? RemoteBackend)?.also { it.attach() }
+
+    /** Per queue on a remote backend, its link to the store (also registered in [engines] for its consumers). */
+    private val links = ConcurrentHashMap<String, RemoteLink>()
+    private val remoteRequests: RemoteRequests? = remoteBackend?.let { RemoteRequests(it, executor) }
+
+    /** `true` when the queues live on a remote backend. */
+    val isRemote: Boolean get() = remoteBackend != null
+
+    /** The remote links, in registration order. */
+    fun links(): List<RemoteLink> = queues().mapNotNull { links[it.name] }
+
     // ---------------------------------------------------------------- registry
 
     /**
@@ -121,7 +137,9 @@ internal class Bus(val settings: BusSettings) {
                     "Give the bus one (MessageBus.builder().journalDirectory(dir), MQ(journalDirectory = dir)), or register the queue without durable.",
             )
         }
-        val persistCodec = if (store != null || options.durable) codecFor(name, type, codec) else null
+        val remote = remoteBackend
+        if (remote != null) checkRemoteOptions(name, options, remote)
+        val persistCodec = if (store != null || options.durable || remote != null) codecFor(name, type, codec) else null
         // Dead letters of this queue may have to cross the disk in a durable dead-letter queue.
         val letterCodec = persistCodec ?: if (journalDirectory != null) codecOrNull(type, codec) else null
         synchronized(lock) {
@@ -149,10 +167,12 @@ internal class Bus(val settings: BusSettings) {
             }
             // The queue's own threads: blocking handlers, no executor of the user's. None start before
             // the consumers do; a failed registration below ends the pool with the engine unused.
+            // A remote queue's store enforces its capacity: the local engine only holds what its feed fetched.
+            val remoteQueue = remote?.openQueue(name, options.capacity)
             val threads = if (blocking && executorDispatcher == null) QueueThreads(name, options.concurrency) else null
             val engine = QueueEngine(
                 name = name,
-                options = options,
+                options = if (remote == null) options else localOptionsOf(options),
                 payloadType = type,
                 handler = handler,
                 blocking = blocking,
@@ -172,6 +192,14 @@ internal class Bus(val settings: BusSettings) {
                 engine.crashJournal()
                 throw e
             }
+            @Suppress("UNCHECKED_CAST")
+            val link = remoteQueue?.let { queue ->
+                val local = engine as QueueEngine<Any?>
+                val feed = RemoteFeed(name, queue, local, persistCodec as MessageCodec<Any?>, remote.visibilityTimeout()) { address, correlation, outcome ->
+                    sendOutcome(queue, name, address, correlation, outcome)
+                }
+                RemoteLink(name, queue, persistCodec, feed, local, FIGURES_WAIT).also { it.capacity = options.capacity }
+            }
             synchronized(lock) {
                 if (state == State.CLOSING || state == State.CLOSED) {
                     engine.stopThreads(now = true)
@@ -181,14 +209,50 @@ internal class Bus(val settings: BusSettings) {
                 engine.startRelay(scope)
                 @Suppress("UNCHECKED_CAST")
                 letterCodec?.let { letterCodecs[name] = it as MessageCodec<Any?> }
+                if (link != null) links[name] = link
                 engines[name] = engine
                 order.add(engine)
-                if (state == State.RUNNING) engine.startConsumers()
+                if (state == State.RUNNING) {
+                    engine.startConsumers()
+                    link?.feed?.start(scope)
+                }
             }
         } finally {
             synchronized(lock) { reserved -= name }
         }
         logger.debug { "Registered queue '$name' with $options" }
+    }
+
+    /**
+     * What a remote backend cannot honour is refused at registration, saying why (never ignored).
+     * Ordering keys are refused at publish (they are a publish option).
+     */
+    private fun checkRemoteOptions(name: String, options: QueueOptions, backend: RemoteBackend) {
+        require(!options.durable) {
+            "Queue '$name' is durable, but the bus keeps its queues on $backend: messages live in that store, and how durable they are is " +
+                "the store's setting (for Redis: AOF with appendfsync always). Register the queue without durable."
+        }
+        require(!options.isBounded || options.overflow == io.relaymq.OverflowPolicy.REJECT) {
+            "Queue '$name' has capacity ${options.capacity} with overflow ${options.overflow}, but on $backend a full queue can only refuse " +
+                "publishes (the store is shared by many processes: none can drop another's messages or make it wait). Use OverflowPolicy.REJECT, or no capacity."
+        }
+        require(options.onDrop == null) {
+            "Queue '$name' has a drop listener, but on $backend nothing is ever dropped (a full queue refuses the publish instead). Remove onDrop."
+        }
+    }
+
+    /** The options of a remote queue's local engine: the store bounds the queue, so the engine does not. */
+    private fun localOptionsOf(options: QueueOptions): QueueOptions = options.localPart()
+
+    /** Sends a request's outcome through [queue]'s store; a failure is logged (the requester may time out). */
+    private fun sendOutcome(queue: io.relaymq.spi.RemoteQueue, name: String, address: String, correlation: Long, outcome: ByteArray) {
+        try {
+            queue.reply(address, correlation, outcome).whenComplete { _, e ->
+                if (e != null) logger.warn(e) { "Queue '$name': the outcome of a request could not be sent to its requester ($address)" }
+            }
+        } catch (e: Exception) {
+            logger.warn(e) { "Queue '$name': the outcome of a request could not be sent to its requester ($address)" }
+        }
     }
 
     /** Opens [name]'s journal: locks the journal directory, recovers the queue's records. */
@@ -230,7 +294,7 @@ internal class Bus(val settings: BusSettings) {
     private fun <T> codecFor(name: String, type: Class<*>?, codec: MessageCodec<T>?): MessageCodec<T> =
         codecOrNull(type, codec) ?: throw IllegalArgumentException(
             "Queue '$name' carries ${type?.name} payloads and " +
-                (if (store != null) "the bus saves snapshots to $snapshotDirectory" else "is durable") +
+                (if (store != null) "the bus saves snapshots to $snapshotDirectory" else if (remoteBackend != null) "the bus keeps its queues on $remoteBackend" else "is durable") +
                 ": pass a MessageCodec<${type?.simpleName}> (QueueOptions codec) so they can cross the disk.",
         )
 
@@ -279,7 +343,10 @@ internal class Bus(val settings: BusSettings) {
 
     fun startLocked() { // guarded by lock
         state = State.RUNNING
-        for (engine in order) engine.startConsumers()
+        for (engine in order) {
+            engine.startConsumers()
+            links[engine.name]?.feed?.start(scope)
+        }
         logger.info { "RelayMQ started with ${order.size} queue(s)" }
         store?.orphans(order.map { it.name })?.forEach {
             logger.warn { "Snapshot file $it belongs to no registered queue; left untouched until that queue is registered" }
@@ -303,6 +370,8 @@ internal class Bus(val settings: BusSettings) {
      */
     suspend fun publish(queue: String, data: Any, reply: Any?, key: String?, dueAt: Long): Long {
         val admission = engine(queue).admission
+        // Cancelling the wait does not take back a message the store may already have (see remotePublish).
+        if (remoteBackend != null) links[queue]?.let { return remotePublish(it, data, reply, key, dueAt).await() }
         if (admission.isDurable) {
             val durable = admission.prepareDurable(data, key, ::SuspendingDurablePublish) as SuspendingDurablePublish
             if (admission.tryPublish(data, reply, key, dueAt, durable = durable) == NO_ROOM) {
@@ -322,6 +391,18 @@ internal class Bus(val settings: BusSettings) {
      */
     fun publishAsync(queue: String, data: Any, reply: RequestFuture<Any?>?, key: String?, dueAt: Long): CompletableFuture<Long> {
         val admission = engine(queue).admission
+        if (remoteBackend != null) links[queue]?.let { link ->
+            val stored = try {
+                remotePublish(link, data, reply, key, dueAt)
+            } catch (e: IllegalStateException) { // BusClosedException: state, not arguments
+                reply?.completeExceptionally(e)
+                return CompletableFuture.failedFuture(e)
+            }
+            // Completed through the executor: the store's thread must not run the caller's dependent stages.
+            val accepted = CompletableFuture<Long>()
+            stored.whenComplete { id, e -> executor.execute { if (e == null) accepted.complete(id) else accepted.completeExceptionally(unwrap(e)) } }
+            return accepted
+        }
         // A durable queue's future is needed before the publish (the writer completes it); an in-memory
         // queue allocates one only when it has to wait for room.
         val durableFuture = if (admission.isDurable) DurablePublishFuture() else null
@@ -350,6 +431,54 @@ internal class Bus(val settings: BusSettings) {
         return accepted
     }
 
+    /**
+     * A publish to a queue on the remote backend: checked and encoded here (the codec is user code),
+     * then stored; the future completes on the store's thread once the store accepted the message (or
+     * fails: [BackendException][io.relaymq.BackendException] when unreachable within its timeout,
+     * `QueueFullException` when full). A request registers its [reply] to wait for the outcome, which may
+     * come from any process that shares the queue.
+     * @throws IllegalArgumentException for a payload of the wrong type or that the codec cannot encode,
+     *   or an ordering key (not supported across processes).
+     * @throws BusClosedException once the close began.
+     */
+    private fun remotePublish(link: RemoteLink, data: Any, reply: Any?, key: String?, dueAt: Long): CompletableFuture<Long> {
+        require(key == null) {
+            "Queue '${link.name}' is on $remoteBackend, where ordering keys are not supported (one key's messages would have to run " +
+                "one at a time across every process). Publish without a key, or keep keyed work on an in-memory bus."
+        }
+        link.engine.admission.validate(data)
+        if (state == State.CLOSING || state == State.CLOSED) throw link.engine.admission.closed()
+        val payload = try {
+            link.codec.encode(data)
+        } catch (e: Exception) {
+            throw IllegalArgumentException("Queue '${link.name}': ${link.codec} failed to encode the payload ($e); the message was not published.", e)
+        }
+        val requests = remoteRequests!!
+        val correlation = if (reply != null) requests.register(link.name, reply) else 0L
+        val address = if (reply != null) requests.address() else null
+        val stored = try {
+            link.remote.publish(io.relaymq.spi.RemoteMessage(payload, clock.millis(), dueAt, address, correlation))
+        } catch (e: Exception) {
+            CompletableFuture.failedFuture(e)
+        }
+        return stored.whenComplete { _, e ->
+            if (e == null) {
+                link.published.increment()
+            } else {
+                link.rejected.increment()
+                if (reply != null) {
+                    requests.forget(correlation)
+                    when (reply) {
+                        is KotlinReply -> reply.result.completeExceptionally(unwrap(e))
+                        is CompletableFuture<*> -> executor.execute { reply.completeExceptionally(unwrap(e)) }
+                    }
+                }
+            }
+        }
+    }
+
+    private fun unwrap(e: Throwable): Throwable = if (e is CompletionException && e.cause != null) e.cause!! else e
+
     fun dueAtOf(options: PublishOptions): Long {
         val now = clock.millis()
         var due = if (options.delay.isPositive()) now + options.delay.inWholeMilliseconds else 0L
@@ -362,13 +491,30 @@ internal class Bus(val settings: BusSettings) {
      * Dead letters are internal publishes: taken while the target drains at close, whatever its room.
      * [whenSafe] runs once the letter is safe: at once, or once a durable target stored it.
      */
-    private fun publishDeadLetter(queue: String, letter: DeadLetter, whenSafe: () -> Unit) {
+    private fun publishDeadLetter(queue: String, letter: DeadLetter, whenSafe: LetterWatch) {
         val target = engines[queue]
             ?: throw UnknownQueueException(queue) // checked at start and registration; logged by the caller
+        val link = links[queue]
+        if (link != null) {
+            val payload = link.codec.encode(letter)
+            link.remote.publish(io.relaymq.spi.RemoteMessage(payload, clock.millis(), 0L, null, 0L)).whenComplete { _, e ->
+                if (e == null) {
+                    link.published.increment()
+                    whenSafe.safe()
+                } else {
+                    logger.error(unwrap(e)) {
+                        "Dead-letter queue '$queue' could not store the dead letter of message ${letter.messageId} of queue '${letter.queue}'; " +
+                            "the message goes back to its queue and is delivered again"
+                    }
+                    whenSafe.lost()
+                }
+            }
+            return
+        }
         val admission = target.admission
         if (!admission.isDurable) {
             admission.tryPublish(letter, null, null, 0L, internal = true)
-            whenSafe()
+            whenSafe.safe()
             return
         }
         val durable = admission.prepareDurable(letter, null) { payload -> DeadLetterDurablePublish(payload, queue, letter, whenSafe) }
@@ -391,10 +537,44 @@ internal class Bus(val settings: BusSettings) {
         if (state == State.NEW && !isSettled()) {
             logger.warn { "idle() was called before start(): it completes once the bus has started and processed what it holds (or closed)." }
         }
+        if (isRemote) return remoteIdleFuture()
         return idleWatch.future()
     }
 
-    fun stats(): Map<String, QueueStats> = snapshotOfQueues().associate { it.name to it.stats() }
+    /**
+     * On a remote backend, idle means: this bus holds nothing, and its queues' stores hold nothing either
+     * (nothing ready, handed out anywhere, or delayed). Other processes change the store without telling
+     * this one, so it is polled.
+     */
+    private fun remoteIdleFuture(): CompletableFuture<Void?> {
+        val idle = CompletableFuture<Void?>()
+        scope.launch(CoroutineName("relaymq-idle")) {
+            while (!idle.isDone) {
+                if (state == State.CLOSED || (isSettled() && links().all { storeIsEmpty(it) } && isSettled())) {
+                    idle.complete(null)
+                } else {
+                    kotlinx.coroutines.delay(REMOTE_IDLE_POLL_MILLIS)
+                }
+            }
+        }.invokeOnCompletion { if (!idle.isDone) idle.complete(null) } // the bus ended
+        return idle
+    }
+
+    private suspend fun storeIsEmpty(link: RemoteLink): Boolean = try {
+        link.remote.figures().await().length == 0L
+    } catch (e: CancellationException) {
+        throw e
+    } catch (e: Exception) {
+        false
+    }
+
+    fun stats(): Map<String, QueueStats> = snapshotOfQueues().associate { it.name to statsOf(it) }
+
+    /** [queue]'s counters (with the store's figures for a remote queue). */
+    fun stats(queue: String): QueueStats = statsOf(engine(queue))
+
+    private fun statsOf(engine: QueueEngine<*>): QueueStats =
+        (if (remoteBackend != null) links[engine.name]?.stats() else null) ?: engine.stats()
 
     /**
      * `true` when the caller is one of this bus's handlers: [context] (a suspending caller's) is a
@@ -453,6 +633,8 @@ internal class Bus(val settings: BusSettings) {
         for (engine in queues()) engine.stopThreads(now = false) // every consumer has exited or lost its message
         store?.close()
         journalLock?.close()
+        remoteRequests?.failAll { BusClosedException(null, "The bus closed before the outcome of this request arrived; its message may still be handled by another process sharing the queue.") }
+        remoteBackend?.close()
         idleWatch.onProgress()
         supervisor.complete()
     }
@@ -470,6 +652,7 @@ internal class Bus(val settings: BusSettings) {
         }
         store?.close()
         journalLock?.close()
+        remoteBackend?.close() // held messages stay claimed until their visibility timeout, as after a kill
     }
 
     /** Journal directories in [root] that belong to none of the [durable] queues (left untouched). */
@@ -496,5 +679,10 @@ internal class Bus(val settings: BusSettings) {
          * per message under load; the backlog beyond it waits in the relay's compact buffer.
          */
         const val OUTBOX_CAPACITY = 512
+
+        /** How long [stats] waits for a remote store's figures before showing the last ones read. */
+        val FIGURES_WAIT: java.time.Duration = java.time.Duration.ofSeconds(1)
+
+        const val REMOTE_IDLE_POLL_MILLIS = 20L
     }
 }

@@ -1,6 +1,8 @@
 package io.relaymq.internal
 
 import io.relaymq.FsyncPolicy
+import io.relaymq.QueueBackend
+import io.relaymq.spi.RemoteBackend
 import io.relaymq.ShutdownMode
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.Dispatchers
@@ -47,8 +49,22 @@ internal data class BusSettings(
     val journalSegmentBytes: Int = DEFAULT_JOURNAL_SEGMENT_BYTES,
     /** Test seam for journal writes. */
     val journalFileSystem: JournalFileSystem = JournalFileSystem.Default,
+    /** Where the queues live: this JVM ([InMemoryBackend]) or a remote store ([RemoteBackend]). */
+    val backend: QueueBackend = InMemoryBackend,
 ) {
     init {
+        require(backend === InMemoryBackend || backend is RemoteBackend) {
+            "Unsupported backend $backend (${backend.javaClass.name}): use QueueBackend.inMemory() or a backend module's (RedisStreams in mq-redis)."
+        }
+        if (backend is RemoteBackend) {
+            require(snapshotDirectory == null) {
+                "A bus on $backend keeps its messages there; a snapshot directory has no meaning for it. Remove snapshotDirectory, or use the in-memory backend."
+            }
+            require(journalDirectory == null) {
+                "A bus on $backend keeps its messages there; a journal directory has no meaning for it (durability is the store's: for Redis, AOF). " +
+                    "Remove journalDirectory, or use the in-memory backend."
+            }
+        }
         require(journalSegmentBytes >= 4096) { "journalSegmentBytes must be at least 4096, was $journalSegmentBytes" }
         require(drainTimeout.isPositive()) {
             "drainTimeout must be positive (it is how long close waits for accepted messages), was $drainTimeout"
@@ -58,7 +74,7 @@ internal data class BusSettings(
     override fun toString(): String =
         "BusSettings(drainTimeout=$drainTimeout, snapshotDirectory=$snapshotDirectory, shutdownMode=$shutdownMode, " +
             "strictSnapshots=$strictSnapshots, clock=$clock, executor=$executor, journalDirectory=$journalDirectory, " +
-            "fsyncPolicy=$fsyncPolicy, strictJournal=$strictJournal)"
+            "fsyncPolicy=$fsyncPolicy, strictJournal=$strictJournal, backend=$backend)"
 }
 
 /** The largest a journal segment file grows before the journal rolls to a new one. */

@@ -25,7 +25,10 @@ private val logger = relayLogger("io.relaymq.internal.CloseProcedure")
  *    in a queue that takes them. Messages in handlers at the deadline are taken over (cancelled, Java
  *    blocking handlers interrupted); whatever they do later is ignored. There is no grace period: the
  *    close takes at most the drain timeout plus the time to write snapshots.
- * 3. **Save or give up.** A durable queue's remaining messages are in its journal already: they count
+ *    A queue on a remote backend stops fetching first: the close drains what this bus took.
+ * 3. **Save or give up.** A remote queue's remaining messages go back to its store (released, counted
+ *    as saved) for other consumers, and the acknowledgements still queued are sent (within the drain
+ *    timeout). A durable queue's remaining messages are in its journal already: they count
  *    as saved, and its journal is forced and closed (after every queue was taken, since a dead letter
  *    may still be journaled into a durable dead-letter queue until then). With a directory, each queue's remaining messages replace its snapshot and
  *    count as saved; a failed write leaves the previous snapshot, logs the ids and makes the close throw
@@ -41,6 +44,8 @@ internal class CloseProcedure(private val bus: Bus, queues: List<QueueEngine<*>>
         val store = bus.store
         val snapshotAtOnce = store != null && bus.shutdownMode == ShutdownMode.SNAPSHOT_IMMEDIATELY
         val timedOut = withTimeoutOrNull(bus.drainTimeout) {
+            // A remote queue first stops fetching: what this bus already took drains, the rest stays in the store.
+            for (link in bus.links()) link.feed.stopFetching(bus.drainTimeout)
             // Bus.close already stopped the consumers (saving at once) or resumed paused queues (draining).
             if (snapshotAtOnce) {
                 for (engine in queues) engine.awaitConsumersStopped()
@@ -66,6 +71,10 @@ internal class CloseProcedure(private val bus: Bus, queues: List<QueueEngine<*>>
                 // Nothing to write: what did not end is in the journal already, replayed on the next registration.
                 saved = true
                 if (messages.isNotEmpty()) logger.info { "Queue '${engine.name}': ${messages.size} message(s) stay in its journal" }
+            } else if (bus.isRemote) {
+                // Nothing to write: the store keeps them; each goes back to it (released) as it is settled below.
+                saved = true
+                if (messages.isNotEmpty()) logger.info { "Queue '${engine.name}': ${messages.size} message(s) go back to ${bus.remoteBackend} for other consumers" }
             } else if (snapshots != null) {
                 try {
                     val written = snapshots.write(messages)
@@ -95,6 +104,9 @@ internal class CloseProcedure(private val bus: Bus, queues: List<QueueEngine<*>>
                 abandonedIds = if (saved) emptyList() else messages.map { it.id },
             )
         }
+        // One deadline for every queue's remaining acknowledgements, not one each.
+        val sending = kotlin.time.TimeSource.Monotonic.markNow()
+        for (link in bus.links()) link.feed.close((bus.drainTimeout - sending.elapsedNow()).coerceAtLeast(kotlin.time.Duration.ZERO))
         for (engine in queues) {
             try {
                 engine.closeJournal(bus.drainTimeout)

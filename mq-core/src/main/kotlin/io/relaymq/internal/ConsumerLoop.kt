@@ -222,7 +222,13 @@ internal class ConsumerLoop<T>(
         } else {
             // Routed before it counts as ended: a close waiting for this queue to settle, then for the
             // dead-letter queue, cannot miss the letter.
-            letter = failures.deadLetter(message, failure) { lifecycle.failureRecorded(message) }
+            letter = failures.deadLetter(
+                message, failure,
+                object : LetterWatch {
+                    override fun safe() = lifecycle.failureRecorded(message)
+                    override fun lost() = lifecycle.failureNotRecorded(message)
+                },
+            )
             lifecycle.failed(slot, message)
         }
         slot.release()

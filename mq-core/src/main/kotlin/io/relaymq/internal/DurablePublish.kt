@@ -108,10 +108,10 @@ internal class DeadLetterDurablePublish(
     payload: ByteArray,
     private val queue: String,
     private val letter: io.relaymq.DeadLetter,
-    private val whenSafe: () -> Unit,
+    private val whenSafe: LetterWatch,
 ) : DurablePublish(payload) {
     override fun stored(id: Long) {
-        whenSafe()
+        whenSafe.safe()
     }
 
     override fun failed(error: JournalException) {

@@ -28,11 +28,11 @@ internal class FailureRouting<T>(
     private val clock: Clock,
     private val counters: QueueCounters,
     /**
-     * Publishes a dead letter into the named queue of the same bus and calls `whenSafe` once it is safe
+     * Publishes a dead letter into the named queue of the same bus and calls `watch.safe()` once it is safe
      * there (at once, or once journaled in a durable queue; never when that write fails); throws when
      * the queue refuses it at once.
      */
-    private val publishDeadLetter: (queue: String, letter: DeadLetter, whenSafe: () -> Unit) -> Unit,
+    private val publishDeadLetter: (queue: String, letter: DeadLetter, watch: LetterWatch) -> Unit,
 ) {
     /** The next attempt of [message] if the policy allows one, or `null` when [failure] is final. */
     fun retryOf(message: Message<T>, failure: Throwable): RichMessage<T>? {
@@ -58,9 +58,9 @@ internal class FailureRouting<T>(
      * once the message may leave its own journal: at once, or once a durable dead-letter queue stored
      * the letter (never when that fails: the message is then delivered again after a restart).
      */
-    fun deadLetter(message: Message<T>, failure: Throwable, whenSafe: () -> Unit): DeadLetter? {
+    fun deadLetter(message: Message<T>, failure: Throwable, whenSafe: LetterWatch): DeadLetter? {
         if (deadLetterQueue == null && deadLetterHandler == null) {
-            whenSafe()
+            whenSafe.safe()
             logger.warn(failure) {
                 "Handler of queue '$queue' failed on message ${message.id}" +
                     (if (message.attempt > 1) " (attempt ${message.attempt}, final)" else "") + "; the queue carries on"
@@ -87,10 +87,10 @@ internal class FailureRouting<T>(
                 publishDeadLetter(deadLetterQueue, letter, whenSafe)
             } catch (e: Exception) {
                 logger.error(e) { "Dead-letter queue '$deadLetterQueue' refused a dead letter of queue '$queue'; it is logged here: $letter" }
-                whenSafe()
+                whenSafe.safe()
             }
         } else {
-            whenSafe()
+            whenSafe.safe()
         }
         return letter
     }

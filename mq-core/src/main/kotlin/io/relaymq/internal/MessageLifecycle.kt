@@ -146,6 +146,15 @@ internal class MessageLifecycle<T>(
     /** A message that failed for good may leave the journal: its dead letter (if any) is stored. */
     fun failureRecorded(message: Message<T>) {
         journal?.completed(message)
+        ((message as? RichMessage<T>)?.reply as? RemoteReply)?.letterSafe()
+    }
+
+    /**
+     * The dead letter of a message that failed for good could not be stored (a remote dead-letter
+     * queue's store refused it): a remote message goes back to its store, to be delivered again.
+     */
+    fun failureNotRecorded(message: Message<T>) {
+        ((message as? RichMessage<T>)?.reply as? RemoteReply)?.letterLost()
     }
 
     /**

@@ -60,7 +60,7 @@ internal class QueueEngine<T>(
     /** The queue's journal when it is durable ([QueueOptions.durable]); `null` otherwise. */
     val journal: QueueJournal<T>?,
     private val clock: Clock,
-    publishDeadLetter: (queue: String, letter: DeadLetter, whenSafe: () -> Unit) -> Unit,
+    publishDeadLetter: (queue: String, letter: DeadLetter, watch: LetterWatch) -> Unit,
     /** Marks this bus's handlers (see [OwnHandler]). */
     ownHandler: OwnHandler,
 ) {

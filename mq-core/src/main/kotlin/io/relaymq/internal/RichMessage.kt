@@ -21,7 +21,7 @@ internal class RichMessage<T>(
     origin: QueueOrigin,
     data: T,
     publishedOffsetMillis: Int,
-    /** Who waits for the result: a `CompletableFuture` (Java) or a [KotlinReply]. */
+    /** Who waits for the result: a `CompletableFuture` (Java), a [KotlinReply], or a [RemoteReply] (remote backend). */
     val reply: Any?,
     private val orderingKey: String?,
     private val attemptNumber: Int,
@@ -106,6 +106,7 @@ internal fun Message<*>.replyWith(result: Any?) {
         null -> {}
         is KotlinReply -> reply.result.complete(result)
         is CompletableFuture<*> -> @Suppress("UNCHECKED_CAST") (reply as CompletableFuture<Any?>).complete(result)
+        is RemoteReply -> reply.succeeded(result)
     }
 }
 
@@ -115,6 +116,7 @@ internal fun Message<*>.replyWithFailure(failure: Throwable) {
         null -> {}
         is KotlinReply -> reply.result.completeExceptionally(failure)
         is CompletableFuture<*> -> reply.completeExceptionally(failure)
+        is RemoteReply -> reply.failed(failure)
     }
 }
 

@@ -1,0 +1,127 @@
+package io.relaymq.redis.internal
+
+import io.github.oshai.kotlinlogging.KotlinLogging
+import io.lettuce.core.ClientOptions
+import io.lettuce.core.RedisClient
+import io.lettuce.core.RedisURI
+import io.lettuce.core.SocketOptions
+import io.lettuce.core.TimeoutOptions
+import io.lettuce.core.api.StatefulRedisConnection
+import io.lettuce.core.codec.ByteArrayCodec
+import io.relaymq.BackendException
+import io.relaymq.spi.RemoteQueue
+import io.relaymq.spi.ReplyListener
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.cancel
+import java.net.InetAddress
+import java.time.Duration
+import java.util.UUID
+import java.util.concurrent.CopyOnWriteArrayList
+import java.util.concurrent.atomic.AtomicBoolean
+
+private val logger = KotlinLogging.logger("io.relaymq.redis.RedisStreams")
+
+/**
+ * The connections and settings of one `RedisStreams` backend.
+ *
+ * Connections: one shared, pipelined connection for every non-blocking command (publishes, scripts,
+ * figures, replies: Lettuce writes commands from all threads to it in call order), one per queue for
+ * its blocking reads (`XREADGROUP BLOCK` would stall everything behind it on a shared one), and one for
+ * the reply listener's `BLPOP`. Every command is bounded by [timeout] ([TimeoutOptions]); while the
+ * connection is down, commands wait for the reconnect for at most that long, then fail.
+ */
+internal class RedisBackend(
+    uri: String,
+    val visibilityTimeout: Duration,
+    internal val timeout: Duration,
+    internal val keyPrefix: String,
+    val consumerName: String,
+) {
+    private val redisUri: RedisURI = RedisURI.create(uri).apply { this.timeout = this@RedisBackend.timeout }
+    private val display = "Redis Streams at ${redisUri.host ?: redisUri.socket ?: "sentinel"}:${redisUri.port}"
+    private val attached = AtomicBoolean()
+    private val closed = AtomicBoolean()
+    private var client: RedisClient? = null
+    private var shared: StatefulRedisConnection<ByteArray, ByteArray>? = null
+    private val blocking = CopyOnWriteArrayList<StatefulRedisConnection<ByteArray, ByteArray>>()
+    private var replies: RedisReplies? = null
+    internal val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
+
+    fun attach() {
+        check(attached.compareAndSet(false, true)) {
+            "This RedisStreams backend already serves a bus; build one backend per bus (RedisStreams.builder(uri).build())."
+        }
+        val client = RedisClient.create(redisUri)
+        client.options = ClientOptions.builder()
+            .autoReconnect(true)
+            .timeoutOptions(TimeoutOptions.enabled(timeout))
+            .socketOptions(SocketOptions.builder().connectTimeout(timeout).keepAlive(true).build())
+            .build()
+        this.client = client
+        shared = connect()
+        logger.info { "$display: connected as consumer '$consumerName'" }
+    }
+
+    internal fun connect(): StatefulRedisConnection<ByteArray, ByteArray> = try {
+        checkNotNull(client) { "the backend is not attached to a bus" }.connect(ByteArrayCodec.INSTANCE)
+    } catch (e: Exception) {
+        throw BackendException("Cannot connect to $display: $e. Is Redis running and reachable?", e)
+    }
+
+    internal fun sharedConnection(): StatefulRedisConnection<ByteArray, ByteArray> =
+        checkNotNull(shared) { "the backend is not attached to a bus" }
+
+    fun openQueue(name: String, capacity: Int): RemoteQueue {
+        check(!closed.get()) { "$display is closed" }
+        val reads = connect()
+        blocking += reads
+        return RedisQueue(this, name, capacity, reads).also { it.open() }
+    }
+
+    fun openReplies(listener: ReplyListener): String {
+        val key = "$keyPrefix:replies:$consumerName"
+        val replies = RedisReplies(this, key, listener, connect())
+        this.replies = replies
+        replies.start()
+        return key
+    }
+
+    fun close() {
+        if (!closed.compareAndSet(false, true)) return
+        replies?.stop()
+        scope.cancel()
+        for (connection in blocking) runCatching { connection.close() }
+        runCatching { shared?.close() }
+        runCatching { client?.shutdown(Duration.ZERO, Duration.ofSeconds(2)) }
+        logger.info { "$display: closed" }
+    }
+
+    internal fun describe(): String = display
+
+    override fun toString(): String = display
+
+    companion object {
+        /** `<host>-<pid>-<8 random hex digits>`: unique per bus. */
+        @JvmStatic
+        fun defaultConsumerName(): String {
+            val host = try {
+                InetAddress.getLocalHost().hostName
+            } catch (e: Exception) {
+                "host"
+            }
+            val pid = ProcessHandle.current().pid()
+            return "$host-$pid-${UUID.randomUUID().toString().take(8)}"
+        }
+
+        @JvmStatic
+        fun checkUri(uri: String) {
+            try {
+                RedisURI.create(uri)
+            } catch (e: Exception) {
+                throw IllegalArgumentException("'$uri' is not a Redis URI (redis://host:port, rediss://..., redis-sentinel://...): ${e.message}", e)
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+package io.relaymq.redis.internal
+
+/**
+ * The Lua scripts behind every step that must be atomic in Redis. Keys of one queue share the hash tag
+ * `{queue}`. Each script's contract is beside it; [RedisQueue] says when each runs.
+ */
+internal object RedisScripts {
+    /**
+     * Publish. KEYS: stream, delayed, ids. ARGV: capacity (0: unbounded), due (epoch ms, 0: now), record.
+     * Returns the new id, or -1 when the queue holds `capacity` messages (ready, handed out or delayed):
+     * nothing was stored then. Due in the future (by Redis's clock): into the sorted set; else the stream.
+     */
+    val PUBLISH = """
+        local cap = tonumber(ARGV[1])
+        if cap > 0 and redis.call('XLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2]) >= cap then
+          return -1
+        end
+        local id = redis.call('INCR', KEYS[3])
+        local due = tonumber(ARGV[2])
+        if due > 0 then
+          local t = redis.call('TIME')
+          if due > tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) then
+            redis.call('ZADD', KEYS[2], due, string.format('%d', id) .. ':' .. ARGV[3])
+            return id
+          end
+        end
+        redis.call('XADD', KEYS[1], '*', 'i', string.format('%d', id), 'm', ARGV[3])
+        return id
+    """.trimIndent()
+
+    /**
+     * Promote due delayed messages. KEYS: stream, delayed. ARGV: at most how many. Moves each member due
+     * by Redis's clock into the stream (same id and record) and removes it from the set, in due order.
+     * Returns the millis until the next one is due, or -1 when none waits.
+     */
+    val PROMOTE = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+        for _, member in ipairs(due) do
+          local sep = string.find(member, ':', 1, true)
+          redis.call('XADD', KEYS[1], '*', 'i', string.sub(member, 1, sep - 1), 'm', string.sub(member, sep + 1))
+          redis.call('ZREM', KEYS[2], member)
+        end
+        local nxt = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+        if nxt[2] == nil then return -1 end
+        local wait = tonumber(nxt[2]) - now
+        if wait < 0 then return 0 end
+        return wait
+    """.trimIndent()
+
+    /** Acknowledge. KEYS: stream. ARGV: group, entry ids. Ends them for good: XACK, then XDEL. Returns how many were pending. */
+    val ACKNOWLEDGE = """
+        local group = ARGV[1]
+        local n = 0
+        for i = 2, #ARGV do
+          n = n + redis.call('XACK', KEYS[1], group, ARGV[i])
+          redis.call('XDEL', KEYS[1], ARGV[i])
+        end
+        return n
+    """.trimIndent()
+
+    /**
+     * Release. KEYS: stream. ARGV: group, consumer, entry ids. Each entry this consumer still holds is
+     * added again at the stream's end (same fields: id and record) and the old entry ended, so any
+     * consumer can take it at once. Entries held by another consumer now (taken over) are left alone.
+     * Returns how many were released.
+     */
+    val RELEASE = """
+        local group, me = ARGV[1], ARGV[2]
+        local n = 0
+        for i = 3, #ARGV do
+          local p = redis.call('XPENDING', KEYS[1], group, ARGV[i], ARGV[i], 1)
+          if p[1] ~= nil and p[1][2] == me then
+            local e = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
+            if e[1] ~= nil then
+              redis.call('XADD', KEYS[1], '*', unpack(e[1][2]))
+            end
+            redis.call('XACK', KEYS[1], group, ARGV[i])
+            redis.call('XDEL', KEYS[1], ARGV[i])
+            n = n + 1
+          end
+        end
+        return n
+    """.trimIndent()
+
+    /**
+     * Extend. KEYS: stream. ARGV: group, consumer, entry ids. Renews this consumer's claim on each entry it
+     * still holds (XCLAIM with min-idle 0 resets its idle time; JUSTID leaves the delivery count).
+     * Returns the ids it no longer holds (taken over, or gone).
+     */
+    val EXTEND = """
+        local group, me = ARGV[1], ARGV[2]
+        local lost = {}
+        for i = 3, #ARGV do
+          local p = redis.call('XPENDING', KEYS[1], group, ARGV[i], ARGV[i], 1)
+          if p[1] ~= nil and p[1][2] == me then
+            redis.call('XCLAIM', KEYS[1], group, me, 0, ARGV[i], 'JUSTID')
+          else
+            lost[#lost + 1] = ARGV[i]
+          end
+        end
+        return lost
+    """.trimIndent()
+
+    /** Reply. KEYS: reply list. ARGV: outcome (8-byte correlation first), time to live in ms. */
+    val REPLY = """
+        redis.call('RPUSH', KEYS[1], ARGV[1])
+        redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+        return 1
+    """.trimIndent()
+}

@@ -1,0 +1,117 @@
+package io.relaymq.redis
+
+import io.kotest.core.spec.style.FunSpec
+import io.kotest.matchers.collections.shouldContainExactlyInAnyOrder
+import io.kotest.matchers.shouldBe
+import io.relaymq.MQ
+import io.relaymq.PublishOptions
+import io.relaymq.QueueOptions
+import io.relaymq.RetryPolicy
+import io.relaymq.DeadLetter
+import java.util.concurrent.ConcurrentLinkedQueue
+import java.util.concurrent.atomic.AtomicInteger
+import kotlin.time.Duration.Companion.milliseconds
+import kotlin.time.Duration.Companion.seconds
+
+class RedisStreamsSpec : FunSpec({
+    val redis = TestRedis()
+    afterSpec { redis.close() }
+    var prefixes = 0
+    fun backend() = RedisStreams.builder(redis.uri).keyPrefix("t${++prefixes}").visibilityTimeout(java.time.Duration.ofSeconds(5)).build()
+
+    test("publish, handle, request, delayed, retry, dead letter") {
+        val mq = MQ(backend = backend())
+        val seen = ConcurrentLinkedQueue<String>()
+        val flaky = AtomicInteger()
+        mq.registerQueue<DeadLetter>("dlq", 1) { seen += "dead:" + it.data.failureMessage }
+        mq.registerReplyingQueue<String, String>("jobs", QueueOptions(concurrency = 4, retry = RetryPolicy(maxAttempts = 3, initialBackoff = 10.milliseconds), deadLetterQueue = "dlq")) { m ->
+            when (m.data) {
+                "flaky" -> if (flaky.incrementAndGet() < 2) error("first try fails")
+                "bad" -> error("always fails")
+            }
+            seen += m.data
+            "done:" + m.data
+        }
+        mq.start()
+        repeat(100) { mq.publish("jobs", "m$it") }
+        mq.publish("jobs", "later", PublishOptions(delay = 300.milliseconds))
+        mq.publish("jobs", "flaky")
+        mq.publish("jobs", "bad")
+        mq.request<String>("jobs", "asked", timeout = 10.seconds) shouldBe "done:asked"
+        mq.awaitIdle()
+        val handled = seen.filter { !it.startsWith("dead:") }
+        handled.shouldContainExactlyInAnyOrder((0 until 100).map { "m$it" } + listOf("later", "flaky", "asked"))
+        seen.filter { it.startsWith("dead:") } shouldBe listOf("dead:always fails")
+        val stats = mq.stats("jobs")
+        println(stats)
+        stats.cluster!!.length shouldBe 0L
+        mq.shutdown()
+    }
+
+    test("a closing bus drains what it took and gives the rest back to the others") {
+        val prefix = "t${++prefixes}"
+        fun bus(drain: kotlin.time.Duration) = MQ(
+            drainTimeout = drain,
+            backend = RedisStreams.builder(redis.uri).keyPrefix(prefix).visibilityTimeout(java.time.Duration.ofSeconds(30)).build(),
+        )
+        val handledByA = ConcurrentLinkedQueue<String>()
+        val handledByB = ConcurrentLinkedQueue<String>()
+        val a = bus(300.milliseconds)
+        a.registerQueue<String>("work", 2) { m ->
+            kotlinx.coroutines.delay(200)
+            handledByA += m.data
+        }
+        a.start()
+        repeat(20) { a.publish("work", "w$it") }
+        kotlinx.coroutines.delay(250) // A is in its first handlers
+        val summary = a.shutdown()
+        val b = bus(10.seconds)
+        b.registerQueue<String>("work", 4) { m -> handledByB += m.data }
+        b.start()
+        b.awaitIdle()
+        b.shutdown()
+        // Nothing lost: every message ran, in A or (given back at A's close, or never taken) in B.
+        (handledByA + handledByB).toSet() shouldBe (0 until 20).map { "w$it" }.toSet()
+        summary.queues["work"]!!.saved shouldBe a.stats("work").saved
+        (handledByA.size + handledByB.size) shouldBe 20 // nothing crashed: nothing ran twice
+    }
+
+    test("a paused bus takes nothing new; resumed, it carries on") {
+        val mq = MQ(backend = backend())
+        val handled = ConcurrentLinkedQueue<String>()
+        mq.registerQueue<String>("p", 2) { handled += it.data }
+        mq.start()
+        mq.pause("p")
+        repeat(5) { mq.publish("p", "x$it") }
+        kotlinx.coroutines.delay(700)
+        handled.size shouldBe 0
+        mq.stats("p").cluster!!.lag shouldBe 5L
+        mq.resume("p")
+        mq.awaitIdle()
+        handled.size shouldBe 5
+        mq.shutdown()
+    }
+
+    test("Redis restarted without persistence: the queue is created again and work resumes") {
+        val mq = MQ(backend = RedisStreams.builder(redis.uri).keyPrefix("t${++prefixes}").publishTimeout(java.time.Duration.ofSeconds(2)).build())
+        val handled = ConcurrentLinkedQueue<String>()
+        mq.registerQueue<String>("r", 2) { handled += it.data }
+        mq.start()
+        mq.publish("r", "before")
+        mq.awaitIdle()
+        redis.restart() // no AOF: Redis comes back empty
+        var published = false
+        var attempts = 0
+        while (!published && attempts++ < 50) {
+            try {
+                mq.publish("r", "after")
+                published = true
+            } catch (e: io.relaymq.BackendException) {
+                kotlinx.coroutines.delay(100)
+            }
+        }
+        published shouldBe true
+        kotlinx.coroutines.withTimeout(20.seconds) { while ("after" !in handled) kotlinx.coroutines.delay(20) }
+        mq.shutdown()
+    }
+})

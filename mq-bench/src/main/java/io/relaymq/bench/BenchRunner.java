@@ -31,7 +31,8 @@ import org.openjdk.jmh.runner.options.TimeValue;
  *
  * <p>System properties: {@code rounds} (default 3), {@code warmups} (default 4), {@code iterations}
  * (default 5), each iteration 1 s; {@code only} (a scenario name) to run one scenario, or
- * {@code only=durability} to run {@link DurabilityRunner} (issue 11's durable queue benchmarks) instead.
+ * {@code only=durability} to run {@link DurabilityRunner} (issue 11's durable queue benchmarks) instead, or
+ * {@code only=redis} to run {@link RedisRunner} (issue 12's Redis Streams backend against BullMQ and Lettuce).
  */
 public final class BenchRunner {
     /** A target: our figure against a peer's, as a ratio; {@code gated} false for reported-only ceilings. */
@@ -68,6 +69,10 @@ public final class BenchRunner {
         String only = System.getProperty("only");
         if (only != null && only.startsWith("durab")) { // the durability suite: plain JVMs per cell, not JMH
             DurabilityRunner.main(args);
+            return;
+        }
+        if (only != null && only.equals("redis")) { // the Redis suite: a JVM and a redis-server per cell, not JMH
+            RedisRunner.main(args);
             return;
         }
         Path out = Path.of("bench-results");

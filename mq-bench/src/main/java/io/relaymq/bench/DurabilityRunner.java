@@ -212,7 +212,7 @@ public final class DurabilityRunner {
      * flushes per second (default 20). Returns the seconds waited. What the rest of the machine did
      * during each measurement is recorded by the cell itself ({@link MachineLoad}) and reported.
      */
-    private static double waitForQuiet(MachineLoad machine) throws InterruptedException {
+    static double waitForQuiet(MachineLoad machine) throws InterruptedException {
         double maxCpus = Double.parseDouble(System.getProperty("quietCpus", "0.3"));
         double maxFlushes = Double.parseDouble(System.getProperty("quietFlushes", "20"));
         long start = System.nanoTime();

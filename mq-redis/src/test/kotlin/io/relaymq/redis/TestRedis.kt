@@ -1,43 +1,25 @@
 package io.relaymq.redis
 
-import java.net.ServerSocket
-import java.nio.file.Files
-import java.nio.file.Path
-import java.util.concurrent.TimeUnit
+import io.relaymq.test.RedisServer
 
-/** Temporary: a redis-server on a free loopback port (replaced by mq-test's RedisServer). */
-class TestRedis(private val aof: Boolean = false) : AutoCloseable {
-    val dir: Path = Files.createTempDirectory("relaymq-redis")
-    val port: Int = ServerSocket(0).use { it.localPort }
-    val uri: String get() = "redis://127.0.0.1:$port"
-    private var process: Process? = null
+/**
+ * The redis-server of mq-redis's tests: mq-test's [RedisServer] (free loopback port, own directory),
+ * with or without an append-only file fsynced on every write.
+ */
+class TestRedis(aof: Boolean = false) : AutoCloseable {
+    private val server = RedisServer.start(if (aof) RedisServer.Persistence.AOF_ALWAYS else RedisServer.Persistence.NONE)
 
-    init { start() }
+    val uri: String get() = server.uri
+    val port: Int get() = server.port
 
-    fun start() {
-        val args = mutableListOf("redis-server", "--port", "$port", "--bind", "127.0.0.1", "--dir", dir.toString(), "--save", "", "--logfile", dir.resolve("redis.log").toString())
-        if (aof) args += listOf("--appendonly", "yes", "--appendfsync", "always")
-        process = ProcessBuilder(args).redirectErrorStream(true).start()
-        val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10)
-        while (System.nanoTime() < deadline) {
-            try {
-                java.net.Socket("127.0.0.1", port).use { s ->
-                    s.getOutputStream().write("PING\r\n".toByteArray())
-                    val b = ByteArray(64)
-                    val n = s.getInputStream().read(b)
-                    if (n > 0 && String(b, 0, n).startsWith("+PONG")) return
-                }
-            } catch (e: Exception) { Thread.sleep(20) }
-        }
-        error("redis did not start")
+    /** SIGKILL, as a crash would. */
+    fun kill() = server.kill()
+
+    /** Killed (a crash) and started again on the same port and directory. */
+    fun restart() {
+        server.kill()
+        server.restart()
     }
 
-    fun kill() { process?.destroyForcibly()?.waitFor() }
-
-    fun restart() { kill(); start() }
-
-    override fun close() {
-        kill()
-        dir.toFile().deleteRecursively()
-    }
+    override fun close() = server.close()
 }

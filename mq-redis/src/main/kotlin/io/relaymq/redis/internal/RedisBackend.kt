@@ -1,6 +1,6 @@
 package io.relaymq.redis.internal
 
-import io.github.oshai.kotlinlogging.KotlinLogging
+import io.relaymq.spi.backendLogger
 import io.lettuce.core.ClientOptions
 import io.lettuce.core.RedisClient
 import io.lettuce.core.RedisURI
@@ -21,7 +21,7 @@ import java.util.UUID
 import java.util.concurrent.CopyOnWriteArrayList
 import java.util.concurrent.atomic.AtomicBoolean
 
-private val logger = KotlinLogging.logger("io.relaymq.redis.RedisStreams")
+private val logger = backendLogger("io.relaymq.redis.RedisStreams")
 
 /**
  * The connections and settings of one `RedisStreams` backend.
@@ -56,7 +56,7 @@ internal class RedisBackend(
         val client = RedisClient.create(redisUri)
         client.options = ClientOptions.builder()
             .autoReconnect(true)
-            .timeoutOptions(TimeoutOptions.enabled(timeout))
+            .timeoutOptions(TimeoutOptions.builder().timeoutSource(BlockingAwareTimeout(timeout)).build())
             .socketOptions(SocketOptions.builder().connectTimeout(timeout).keepAlive(true).build())
             .build()
         this.client = client
@@ -102,7 +102,27 @@ internal class RedisBackend(
 
     override fun toString(): String = display
 
+    /**
+     * Every command gets [timeout]; blocking reads (`XREADGROUP ... BLOCK`, `BLPOP`) get it on top of
+     * the longest they block ([MAX_BLOCK_MILLIS]). With the plain timeout, a short one would cut idle
+     * blocking reads off, and a `BLPOP` the client gave up on after Redis popped its element would lose
+     * a request's outcome.
+     */
+    private class BlockingAwareTimeout(timeout: Duration) : TimeoutOptions.TimeoutSource() {
+        private val millis = timeout.toMillis()
+
+        override fun getTimeout(command: io.lettuce.core.protocol.RedisCommand<*, *, *>): Long = when (command.type) {
+            io.lettuce.core.protocol.CommandType.XREADGROUP, io.lettuce.core.protocol.CommandType.BLPOP -> millis + MAX_BLOCK_MILLIS
+            else -> millis
+        }
+
+        override fun getTimeUnit(): java.util.concurrent.TimeUnit = java.util.concurrent.TimeUnit.MILLISECONDS
+    }
+
     companion object {
+        /** The longest a blocking read of this backend blocks in Redis (BLPOP: 1 s; XREADGROUP: 500 ms). */
+        const val MAX_BLOCK_MILLIS = 1_000L
+
         /** `<host>-<pid>-<8 random hex digits>`: unique per bus. */
         @JvmStatic
         fun defaultConsumerName(): String {

@@ -1,6 +1,6 @@
 package io.relaymq.redis.internal
 
-import io.github.oshai.kotlinlogging.KotlinLogging
+import io.relaymq.spi.backendLogger
 import io.lettuce.core.Consumer
 import io.lettuce.core.RedisBusyException
 import io.lettuce.core.RedisCommandTimeoutException
@@ -25,7 +25,7 @@ import java.util.concurrent.CompletableFuture
 import java.util.concurrent.CompletionException
 import java.util.concurrent.TimeUnit
 
-private val logger = KotlinLogging.logger("io.relaymq.redis.RedisStreams")
+private val logger = backendLogger("io.relaymq.redis.RedisStreams")
 
 /**
  * One queue in Redis, for one bus: the stream `<prefix>:{name}:stream` with the consumer group
@@ -292,7 +292,9 @@ internal class RedisQueue(
             )
             is RedisConnectionException -> BackendException("${backend.describe()} is unreachable while $doing: ${e.message}. Is Redis running?", e)
             is RedisException -> BackendException("${backend.describe()} failed while $doing: ${e.message}", e)
-            else -> e
+            is java.util.concurrent.CancellationException -> e
+            // The connection broke under the command (java.io.IOException and the like): Redis is unreachable.
+            else -> BackendException("${backend.describe()} failed while $doing: $e. Is Redis running and reachable?", e)
         }
     }
 

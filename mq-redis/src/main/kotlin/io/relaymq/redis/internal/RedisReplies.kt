@@ -1,11 +1,11 @@
 package io.relaymq.redis.internal
 
-import io.github.oshai.kotlinlogging.KotlinLogging
+import io.relaymq.spi.backendLogger
 import io.lettuce.core.api.StatefulRedisConnection
 import io.relaymq.spi.ReplyListener
 import java.nio.ByteBuffer
 
-private val logger = KotlinLogging.logger("io.relaymq.redis.RedisStreams")
+private val logger = backendLogger("io.relaymq.redis.RedisStreams")
 
 /**
  * The listener for this bus's request outcomes: a daemon thread doing `BLPOP <key> 1` on a connection

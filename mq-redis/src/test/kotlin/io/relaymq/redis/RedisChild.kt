@@ -10,11 +10,12 @@ import java.io.FileOutputStream
 import java.time.Duration
 import kotlin.system.exitProcess
 import kotlin.time.Duration.Companion.milliseconds
+import kotlin.time.Duration.Companion.seconds
 
 /**
  * A child JVM with one bus on Redis (see [ChildJvm]), for the specs that need a second process.
  *
- * Arguments, `key=value`: `uri`, `prefix`, `queue`, `visibility` (ms), `timeout` (publishTimeout, ms),
+ * Arguments, `key=value`: `uri`, `prefix`, `queue`, `consumer` (consumer name), `visibility` (ms), `timeout` (publishTimeout, ms),
  * `concurrency`, `work` (ms each handler sleeps), `mode` (`work`: a plain handler; `reply`: returns
  * `r:<data>`, throws for data starting with `fail`), `start` (`false`: registered, never started).
  *
@@ -23,7 +24,9 @@ import kotlin.time.Duration.Companion.milliseconds
  * `publish-done <tag>`; `closed <summary>` before it exits.
  *
  * Reads commands on stdin: `publish <count> <tag> [delayMs]` (publishes `<tag><i>`, one after another),
- * `pause`, `resume`, `concurrency <n>`, `close` (or end of input): shuts the bus down and exits 0.
+ * `request <count> <tag>` (requests `<tag><i>` on its own queue, one after another: `answer <data> <result>` or
+ * `request-failed <data> <exception>`, then `request-done <tag>`), `pause`, `resume`, `concurrency <n>`,
+ * `close` (or end of input): shuts the bus down and exits 0.
  */
 object RedisChild {
     private val stdout = FileOutputStream(FileDescriptor.out)
@@ -42,6 +45,7 @@ object RedisChild {
             .keyPrefix(options.getValue("prefix"))
             .visibilityTimeout(Duration.ofMillis(options["visibility"]?.toLong() ?: 30_000L))
             .publishTimeout(Duration.ofMillis(options["timeout"]?.toLong() ?: 10_000L))
+            .apply { options["consumer"]?.let { consumerName(it) } }
             .build()
         val mq = MQ(backend = backend)
         val queueOptions = QueueOptions(concurrency = options["concurrency"]?.toInt() ?: 1)
@@ -81,6 +85,17 @@ object RedisChild {
                             }
                         }
                         out("publish-done $tag")
+                    }
+                    "request" -> {
+                        for (i in 0 until words[1].toInt()) {
+                            val data = "${words[2]}$i"
+                            try {
+                                out("answer $data ${mq.request<String>(queue, data, timeout = 60.seconds)}")
+                            } catch (e: Exception) {
+                                out("request-failed $data ${e.toString().replace('\n', ' ')}")
+                            }
+                        }
+                        out("request-done ${words[2]}")
                     }
                     "pause" -> mq.pause(queue).also { out("paused") }
                     "resume" -> mq.resume(queue).also { out("resumed") }

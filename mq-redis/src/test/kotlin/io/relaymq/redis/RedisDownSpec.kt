@@ -176,11 +176,9 @@ private suspend fun closeWithRedisDown(redis: TestRedis, publishTimeout: Duratio
 private fun elapsedMillis(began: Long) = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - began)
 
 /** `EVAL` of a script that keeps Redis busy for [millis] (Redis answers BUSY to others only after 5 s). */
-private fun busyScript(millis: Long): ByteArray {
-    val script = "local t=redis.call('TIME') local s=t[1]*1000+t[2]/1000 " +
-        "while true do local n=redis.call('TIME') if n[1]*1000+n[2]/1000-s > $millis then break end end return 1"
-    val parts = listOf("EVAL", script, "0")
-    val command = StringBuilder("*${parts.size}\r\n")
-    for (part in parts) command.append("\$${part.toByteArray().size}\r\n").append(part).append("\r\n")
-    return command.toString().toByteArray()
-}
+private fun busyScript(millis: Long): ByteArray = resp(
+    "EVAL",
+    "local t=redis.call('TIME') local s=t[1]*1000+t[2]/1000 " +
+        "while true do local n=redis.call('TIME') if n[1]*1000+n[2]/1000-s > $millis then break end end return 1",
+    "0",
+)

@@ -77,9 +77,9 @@ class RedisAcrossJvmsSpec : FunSpec({
     }
 
     /*
-     * BUG (fails): publishTimeout is also Lettuce's timeout for the blocking reads (RedisBackend.kt, TimeoutOptions.enabled(timeout)):
+     * BUG (fails): publishTimeout is also Lettuce's timeout for the blocking reads (RedisBackend.kt:59, TimeoutOptions.enabled(timeout)):
      * below the fetch's XREADGROUP BLOCK (500 ms, RemoteFeed.FETCH_WAIT) every idle fetch fails with a command timeout, and below the reply
-     * listener's BLPOP 1 s (RedisReplies.kt) every idle poll does; both then back off up to 5 s, so messages and request outcomes
+     * listener's BLPOP 1 s (RedisReplies.kt:32) every idle poll does; both then back off up to 5 s, so messages and request outcomes
      * wait for the backoff. At exactly 1 s (the value a test of issue 12 suggests) the BLPOP races its timeout.
      * The builder accepts any positive publishTimeout and says nothing about this.
      */

@@ -99,7 +99,7 @@ class RedisCrossBusSpec : FunSpec({
      * BUG (fails): a fetch under way when the queue is paused still delivers its batch into the paused
      * engine, which then holds (and keeps renewing the claims of) messages it will not run until resume,
      * while another bus idles. RemoteFeed.fetchLoop checks isPaused only before it fetches
-     * (RemoteFeed.kt:94); after the blocking fetch returns (up to FETCH_WAIT, 500 ms) the batch goes to
+     * (RemoteFeed.kt:91); after the blocking fetch returns (up to FETCH_WAIT, 500 ms) the batch goes to
      * deliver() (RemoteFeed.kt:114) and Admission.deliverRemote (Admission.kt:247) does not look at pause.
      * An idle bus is almost always inside that blocking fetch, so pause-then-publish reproduces it.
      */

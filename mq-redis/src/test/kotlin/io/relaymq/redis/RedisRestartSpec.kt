@@ -117,7 +117,7 @@ class RedisRestartSpec : FunSpec({
      * BUG (fails): a Redis that comes back without the queue's keys (no persistence, a failover to an empty replica, FLUSHALL)
      * has no consumer group: every fetch fails with NOGROUP forever (RedisQueue.fetchNow's XAUTOCLAIM/XREADGROUP), while
      * publishes still succeed (the PUBLISH script's XADD creates the stream, without the group). The group is only created
-     * by RedisQueue.open at registration (RedisQueue.kt:77), so this bus never handles anything again.
+     * by RedisQueue.open at registration (RedisQueue.kt:78), so this bus never handles anything again.
      */
     test("Redis restarted empty (no persistence): publishes recreate the queue and the consumers resume").config(timeout = 2.minutes) {
         TestRedis().use { empty ->

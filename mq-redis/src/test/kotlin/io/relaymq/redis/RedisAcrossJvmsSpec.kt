@@ -79,8 +79,11 @@ class RedisAcrossJvmsSpec : FunSpec({
     /*
      * BUG (fails): publishTimeout is also Lettuce's timeout for the blocking reads (RedisBackend.kt:59, TimeoutOptions.enabled(timeout)):
      * below the fetch's XREADGROUP BLOCK (500 ms, RemoteFeed.FETCH_WAIT) every idle fetch fails with a command timeout, and below the reply
-     * listener's BLPOP 1 s (RedisReplies.kt:32) every idle poll does; both then back off up to 5 s, so messages and request outcomes
-     * wait for the backoff. At exactly 1 s (the value a test of issue 12 suggests) the BLPOP races its timeout.
+     * listener's BLPOP 1 s (RedisReplies.kt:32) every idle poll does; both then back off up to 5 s. Worse, a command Lettuce gave up on
+     * is still blocked in Redis: the next outcome pushed to the reply list is popped by it and discarded by Lettuce, so the request
+     * never gets its answer (seen: the handler ran, LLEN of the reply list is 0, no answer in 20 s). A timed-out XREADGROUP likewise
+     * takes messages into this consumer's pending list unseen (they wait for the visibility timeout). At exactly 1 s (the value
+     * issue 12's own test uses) the BLPOP races its timeout.
      * The builder accepts any positive publishTimeout and says nothing about this.
      */
     test("a publishTimeout below the blocking reads' waits: idle fetches and the reply listener do not fail, no outcome is lost").config(timeout = 2.minutes) {

@@ -77,7 +77,7 @@ class RedisAcrossJvmsSpec : FunSpec({
     }
 
     /*
-     * BUG (fails): publishTimeout is also Lettuce's timeout for the blocking reads (RedisBackend.kt:59, TimeoutOptions.enabled(timeout)):
+     * Regression (found by this test, fixed): publishTimeout is also Lettuce's timeout for the blocking reads (RedisBackend.kt:59, TimeoutOptions.enabled(timeout)):
      * below the fetch's XREADGROUP BLOCK (500 ms, RemoteFeed.FETCH_WAIT) every idle fetch fails with a command timeout, and below the reply
      * listener's BLPOP 1 s (RedisReplies.kt:32) every idle poll does; both then back off up to 5 s. Worse, a command Lettuce gave up on
      * is still blocked in Redis: the next outcome pushed to the reply list is popped by it and discarded by Lettuce, so the request

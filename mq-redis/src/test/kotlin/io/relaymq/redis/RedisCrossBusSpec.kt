@@ -96,7 +96,7 @@ class RedisCrossBusSpec : FunSpec({
     }
 
     /*
-     * BUG (fails): a fetch under way when the queue is paused still delivers its batch into the paused
+     * Regression (found by this test, fixed): a fetch under way when the queue is paused still delivers its batch into the paused
      * engine, which then holds (and keeps renewing the claims of) messages it will not run until resume,
      * while another bus idles. RemoteFeed.fetchLoop checks isPaused only before it fetches
      * (RemoteFeed.kt:91); after the blocking fetch returns (up to FETCH_WAIT, 500 ms) the batch goes to

@@ -101,7 +101,7 @@ class RedisDownSpec : FunSpec({
     }
 
     /*
-     * BUG (fails): a publish whose command was already sent when Redis died (connection reset) fails with
+     * Regression (found by this test, fixed): a publish whose command was already sent when Redis died (connection reset) fails with
      * the raw java.net.SocketException("Connection reset"), not BackendException. Lettuce completes the
      * command in flight with the channel's IOException; RedisQueue.translate (RedisQueue.kt:284,
      * `else -> e`) passes anything that is not a RedisException through unchanged.

@@ -105,7 +105,7 @@ class RedisRestartSpec : FunSpec({
         )
         completed.values.count { it == 0 } shouldBeGreaterThan 0 // under load before the kill
         failures.toList().shouldNotBeEmpty() // the outage did hit publishes
-        // BUG (fails when a publish is in flight at the kill, about one run in two): such a publish fails with the raw
+        // Regression (fixed): a publish in flight at the kill used to fail with the raw
         // java.net.SocketException("Connection reset"), see RedisDownSpec "a publish in flight when Redis dies" (deterministic).
         failures.filterNot { it.error is BackendException }.map { "${it.data}: ${it.error}" }.shouldBeEmpty()
         for (failure in failures) failure.millis shouldBeLessThan 3 * publishTimeout.toMillis()
@@ -114,7 +114,7 @@ class RedisRestartSpec : FunSpec({
     }
 
     /*
-     * BUG (fails): a Redis that comes back without the queue's keys (no persistence, a failover to an empty replica, FLUSHALL)
+     * Regression (found by this test, fixed): a Redis that comes back without the queue's keys (no persistence, a failover to an empty replica, FLUSHALL)
      * has no consumer group: every fetch fails with NOGROUP forever (RedisQueue.fetchNow's XAUTOCLAIM/XREADGROUP), while
      * publishes still succeed (the PUBLISH script's XADD creates the stream, without the group). The group is only created
      * by RedisQueue.open at registration (RedisQueue.kt:78), so this bus never handles anything again.

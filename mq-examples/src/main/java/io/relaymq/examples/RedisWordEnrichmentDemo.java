@@ -1,5 +1,7 @@
 package io.relaymq.examples;
 
+import io.relaymq.test.RedisServer;
+
 import io.lettuce.core.KeyScanCursor;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.ScanArgs;
@@ -79,12 +81,10 @@ public final class RedisWordEnrichmentDemo {
             worker(args[1], args[2], args[3]);
             return;
         }
-        quietKotlinLogging();
         String uri = configuredUri();
-        LocalRedis redis = null;
+        RedisServer redis = null;
         if (uri == null) {
-            Path server = findOnPath("redis-server");
-            if (server == null) {
+            if (!RedisServer.isAvailable()) {
                 System.err.println("""
                     This demo needs Redis, and redis-server is not on the PATH. Either install it
                       (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis)
@@ -93,9 +93,9 @@ public final class RedisWordEnrichmentDemo {
                       -Dredis.uri=redis://127.0.0.1:6379   (or the environment variable RELAYMQ_REDIS_URI)""");
                 System.exit(2);
             }
-            redis = LocalRedis.start(server);
-            uri = redis.uri;
-            System.out.printf("Started %s on %s (it is stopped at the end; pass -Dredis.uri=redis://... to use your own)%n", server, uri);
+            redis = RedisServer.start();
+            uri = redis.getUri();
+            System.out.printf("Started %s on %s (it is stopped at the end; pass -Dredis.uri=redis://... to use your own)%n", RedisServer.findExecutable(), uri);
         } else {
             System.out.println("Using the Redis at " + uri);
         }
@@ -105,7 +105,7 @@ public final class RedisWordEnrichmentDemo {
         try {
             nothingLost = new Publisher(uri, prefix).run();
         } finally {
-            if (redis != null) redis.stop();
+            if (redis != null) redis.close();
             else deleteKeys(uri, prefix);
         }
         if (!nothingLost) System.exit(1);
@@ -364,7 +364,6 @@ public final class RedisWordEnrichmentDemo {
             Process process = new ProcessBuilder(java,
                 // a short-lived worker: fast start, small heap; RelayMQ's warnings go to stderr (shown as they come)
                 "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx256m", "-Dorg.slf4j.simpleLogger.logFile=System.err",
-                "-Dkotlin-logging.logStartupMessage=false",
                 "-cp", classpath(), RedisWordEnrichmentDemo.class.getName(), "worker", name, uri, prefix)
                 .redirectError(ProcessBuilder.Redirect.INHERIT)
                 .start();
@@ -430,29 +429,10 @@ public final class RedisWordEnrichmentDemo {
 
     // ------------------------------------------------------------------ Redis
 
-    /**
-     * mq-redis logs through kotlin-logging, which prints "kotlin-logging: initializing... active logger
-     * factory: ..." on stdout when its first logger is made, unless this property says not to.
-     */
-    private static void quietKotlinLogging() {
-        if (System.getProperty("kotlin-logging.logStartupMessage") == null) System.setProperty("kotlin-logging.logStartupMessage", "false");
-    }
-
     private static String configuredUri() {
         String uri = System.getProperty("redis.uri");
         if (uri == null || uri.isBlank()) uri = System.getenv("RELAYMQ_REDIS_URI");
         return uri == null || uri.isBlank() ? null : uri.trim();
-    }
-
-    private static Path findOnPath(String program) {
-        String path = System.getenv("PATH");
-        if (path == null) return null;
-        for (String dir : path.split(File.pathSeparator)) {
-            if (dir.isEmpty()) continue;
-            Path candidate = Path.of(dir, program);
-            if (Files.isRegularFile(candidate) && Files.isExecutable(candidate)) return candidate;
-        }
-        return null;
     }
 
     /** Deletes this run's keys from a Redis the demo did not start (the queue is empty by now). */
@@ -469,64 +449,6 @@ public final class RedisWordEnrichmentDemo {
             System.out.println("Could not delete this run's keys (" + prefix + ":*): " + e);
         } finally {
             client.shutdown();
-        }
-    }
-
-    /** A redis-server of the demo's own: a free loopback port, a temporary directory, no persistence. */
-    private static final class LocalRedis {
-        final Process process;
-        final Path dir;
-        final String uri;
-
-        private LocalRedis(Process process, Path dir, int port) {
-            this.process = process;
-            this.dir = dir;
-            this.uri = "redis://127.0.0.1:" + port;
-        }
-
-        static LocalRedis start(Path server) throws IOException, InterruptedException {
-            Path dir = Files.createTempDirectory("relaymq-demo-redis");
-            int port;
-            try (ServerSocket socket = new ServerSocket(0)) {
-                port = socket.getLocalPort();
-            }
-            Process process = new ProcessBuilder(server.toString(), "--port", String.valueOf(port), "--bind", "127.0.0.1",
-                "--dir", dir.toString(), "--save", "", "--appendonly", "no", "--logfile", dir.resolve("redis.log").toString())
-                .redirectErrorStream(true)
-                .redirectOutput(dir.resolve("redis.out").toFile())
-                .start();
-            LocalRedis redis = new LocalRedis(process, dir, port);
-            // Ctrl-C (or an exception on the way) must not leave a redis-server behind.
-            Runtime.getRuntime().addShutdownHook(new Thread(process::destroyForcibly));
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (System.nanoTime() < deadline && process.isAlive()) {
-                if (answersPing(port)) return redis;
-                Thread.sleep(20);
-            }
-            redis.stop();
-            throw new IOException(server + " did not answer on port " + port + " within 10 s (exit code "
-                + (process.isAlive() ? "none, still running" : process.exitValue()) + ")");
-        }
-
-        private static boolean answersPing(int port) {
-            try (Socket s = new Socket("127.0.0.1", port)) {
-                s.getOutputStream().write("PING\r\n".getBytes(StandardCharsets.US_ASCII));
-                byte[] reply = new byte[16];
-                int n = s.getInputStream().read(reply);
-                return n > 0 && new String(reply, 0, n, StandardCharsets.US_ASCII).startsWith("+PONG");
-            } catch (IOException notYet) {
-                return false;
-            }
-        }
-
-        void stop() throws InterruptedException {
-            process.destroy(); // SIGTERM: redis-server exits at once (nothing to save)
-            if (!process.waitFor(5, TimeUnit.SECONDS)) process.destroyForcibly().waitFor();
-            try (Stream<Path> files = Files.walk(dir)) {
-                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            } catch (IOException e) {
-                System.out.println("Could not delete " + dir + ": " + e);
-            }
         }
     }
 

@@ -189,6 +189,25 @@ public class MQ internal constructor(
     }
 
     /**
+     * Registers [name] for publishing only, on a bus whose backend is shared (`RedisStreams`): this bus
+     * publishes and sends requests to it with payloads of type [T], and the buses (in any JVM) that
+     * registered it with a handler run its messages; this one runs none (a web tier that hands work to
+     * a worker tier). [options] give the codec and the capacity; consumer settings (concurrency,
+     * retries, dead letters) belong to the handlers' side and are not used here.
+     * @throws IllegalArgumentException on the in-memory backend (nothing would ever run the messages),
+     *   for a blank or duplicate name, or options the backend cannot honour.
+     * @throws BusClosedException when the bus is closing or closed.
+     */
+    public inline fun <reified T : Any> registerPublisher(name: String, options: QueueOptions = QueueOptions()) {
+        registerPublisher(name, options, T::class.javaObjectType)
+    }
+
+    /** [registerPublisher] for payloads of class [type]. */
+    public fun <T : Any> registerPublisher(name: String, options: QueueOptions, type: Class<T>) {
+        bus.registerPublisher(name, options, type)
+    }
+
+    /**
      * Registers a queue for payloads of [type]; the non-reified form of the functions above, for generic
      * code. The handler's return value is the result a [request] receives. Same rules and exceptions.
      */

@@ -67,6 +67,27 @@ public class MessageBus private constructor(settings: BusSettings) : AutoCloseab
         registerQueue(name, QueueOptions(concurrency = concurrency), handler)
 
     /**
+     * Registers [name] for publishing only, on a bus whose backend is shared (`RedisStreams`): this
+     * bus publishes and sends requests to it, and the buses (in any JVM) that registered it with a
+     * handler run its messages; this one runs none (a web tier that hands work to a worker tier).
+     * [options] give the payload type and codec the queue's payloads cross with (they must agree with
+     * the handlers' side) and the capacity; consumer settings (concurrency, retries, dead letters) belong
+     * to the handlers' side and are not used here.
+     *
+     * @return this bus, for chaining.
+     * @throws IllegalArgumentException on the in-memory backend (nothing would ever run the messages),
+     *   for a blank or duplicate name, or options the backend cannot honour.
+     * @throws BusClosedException when the bus is closing or closed.
+     */
+    public fun registerPublisher(name: String, options: QueueOptions): MessageBus {
+        bus.registerPublisher(name, options, null)
+        return this
+    }
+
+    /** [registerPublisher] with default options: any payload the built-in codec carries (`String`, `byte[]`). */
+    public fun registerPublisher(name: String): MessageBus = registerPublisher(name, QueueOptions())
+
+    /**
      * Registers a queue with [options]: concurrency, capacity, overflow policy, drop listener, retries,
      * dead letters, and [QueueOptions.payloadType] / [QueueOptions.codec] (given either, a payload of
      * another class fails at publish with [IllegalArgumentException]). Otherwise as [registerQueue]

@@ -125,6 +125,8 @@ internal class Bus(val settings: BusSettings) {
         handlerType: Class<*>?,
         handler: suspend (Message<T>) -> Any?,
         blocking: Boolean,
+        /** `false`: a publish-only queue on a remote backend ([registerPublisher]): this bus runs none of its messages. */
+        consumes: Boolean = true,
     ) {
         require(name.isNotBlank()) { "Queue name must not be blank, was '$name'" }
         val type = payloadTypeOf(name, handlerType, options)
@@ -198,7 +200,7 @@ internal class Bus(val settings: BusSettings) {
                 val feed = RemoteFeed(name, queue, local, persistCodec as MessageCodec<Any?>, remote.visibilityTimeout()) { address, correlation, outcome ->
                     sendOutcome(queue, name, address, correlation, outcome)
                 }
-                RemoteLink(name, queue, persistCodec, feed, local, FIGURES_WAIT).also { it.capacity = options.capacity }
+                RemoteLink(name, queue, persistCodec, feed, local, FIGURES_WAIT, consumes).also { it.capacity = options.capacity }
             }
             synchronized(lock) {
                 if (state == State.CLOSING || state == State.CLOSED) {
@@ -214,7 +216,7 @@ internal class Bus(val settings: BusSettings) {
                 order.add(engine)
                 if (state == State.RUNNING) {
                     engine.startConsumers()
-                    link?.feed?.start(scope)
+                    if (link != null && link.consumes) link.feed.start(scope)
                 }
             }
         } finally {
@@ -253,6 +255,20 @@ internal class Bus(val settings: BusSettings) {
         } catch (e: Exception) {
             logger.warn(e) { "Queue '$name': the outcome of a request could not be sent to its requester ($address)" }
         }
+    }
+
+    /**
+     * Registers [name] on the remote backend for publishing only: publishes and requests go to the
+     * store, and the buses that registered it with a handler run them; this one takes none.
+     * @throws IllegalArgumentException on the in-memory backend (nothing would ever run the messages),
+     *   and as [register] for the name and options.
+     */
+    fun registerPublisher(name: String, options: QueueOptions, handlerType: Class<*>?) {
+        requireNotNull(remoteBackend) {
+            "Queue '$name': a publish-only queue needs a shared backend (RedisStreams): on the in-memory backend nothing " +
+                "would ever run its messages. Register it with a handler instead."
+        }
+        register<Any?>(name, options, handlerType, PUBLISH_ONLY, blocking = false, consumes = false)
     }
 
     /** Opens [name]'s journal: locks the journal directory, recovers the queue's records. */
@@ -345,7 +361,7 @@ internal class Bus(val settings: BusSettings) {
         state = State.RUNNING
         for (engine in order) {
             engine.startConsumers()
-            links[engine.name]?.feed?.start(scope)
+            links[engine.name]?.let { if (it.consumes) it.feed.start(scope) }
         }
         logger.info { "RelayMQ started with ${order.size} queue(s)" }
         store?.orphans(order.map { it.name })?.forEach {
@@ -682,5 +698,10 @@ internal class Bus(val settings: BusSettings) {
         val FIGURES_WAIT: java.time.Duration = java.time.Duration.ofSeconds(1)
 
         const val REMOTE_IDLE_POLL_MILLIS = 20L
+
+        /** The handler of a publish-only queue: never called (its feed never starts). */
+        val PUBLISH_ONLY: suspend (Message<Any?>) -> Any? = { message ->
+            error("Queue '${message.queue}' is publish-only on this bus; its messages run on the buses that registered a handler")
+        }
     }
 }

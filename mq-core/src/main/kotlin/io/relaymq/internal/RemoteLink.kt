@@ -23,6 +23,8 @@ internal class RemoteLink(
     val engine: QueueEngine<Any?>,
     /** How long [stats] waits for the store's figures before it shows the last ones it read. */
     private val figuresWait: java.time.Duration,
+    /** `false` for a publish-only queue: its feed never starts, this bus runs none of its messages. */
+    val consumes: Boolean = true,
 ) {
     /** Publishes of this bus the store accepted. */
     val published = LongAdder()

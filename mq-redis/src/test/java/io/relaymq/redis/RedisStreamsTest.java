@@ -137,4 +137,38 @@ class RedisStreamsTest {
                 MessageBus.builder().backend(RedisStreams.builder("redis://127.0.0.1:1").publishTimeout(Duration.ofSeconds(2)).build()).build());
         assertTrue(e.getMessage().contains("Is Redis running"), e.getMessage());
     }
+
+    @Test
+    void aPublishOnlyBusHandsItsWorkToTheBusesWithHandlers() throws Exception {
+        prefixes.incrementAndGet();
+        String uri = redis.getUri();
+        String prefix = "java" + prefixes.get();
+        MessageBus web = MessageBus.builder().backend(RedisStreams.builder(uri).keyPrefix(prefix).build()).build();
+        web.registerPublisher("mail");
+        web.start();
+        Set<String> sent = ConcurrentHashMap.newKeySet();
+        MessageBus worker = MessageBus.builder().backend(RedisStreams.builder(uri).keyPrefix(prefix).build()).build();
+        worker.<String, String>registerReplyingQueue("mail", 2, message -> {
+            sent.add(message.data());
+            return "sent " + message.data();
+        });
+        worker.start();
+        for (int i = 0; i < 20; i++) web.publish("mail", "to" + i).get(10, TimeUnit.SECONDS);
+        assertEquals("sent hello", web.<String>request("mail", "hello").get(10, TimeUnit.SECONDS));
+        web.idle().get(30, TimeUnit.SECONDS);
+        assertEquals(21, sent.size());
+        assertEquals(21, web.stats("mail").published());
+        assertEquals(0, web.stats("mail").delivered());
+        assertEquals(1, web.stats("mail").cluster().consumers()); // the worker only
+        web.close();
+        worker.close();
+    }
+
+    @Test
+    void aPublishOnlyQueueIsRefusedInMemory() {
+        MessageBus bus = MessageBus.builder().build();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> bus.registerPublisher("mail"));
+        assertTrue(e.getMessage().contains("shared backend"), e.getMessage());
+        bus.close();
+    }
 }

@@ -50,7 +50,8 @@ internal class RedisPublisher(
     }
 
     fun publish(dueAtMillis: Long, record: ByteArray): CompletableFuture<Long> {
-        val pending = Pending(dueAtMillis.toString().toByteArray(), record, CompletableFuture())
+        val due = if (dueAtMillis == 0L) NOW else dueAtMillis.toString().toByteArray()
+        val pending = Pending(due, record, CompletableFuture())
         queue.add(pending)
         if (sending.compareAndSet(false, true)) send()
         return pending.future
@@ -70,14 +71,15 @@ internal class RedisPublisher(
             return
         }
         inFlight = batch
-        val args = ArrayList<ByteArray>(1 + 2 * batch.size)
-        args += capacityArg
-        for (pending in batch) {
-            args += pending.due
-            args += pending.record
+        val args = arrayOfNulls<ByteArray>(1 + 2 * batch.size)
+        args[0] = capacityArg
+        for (i in batch.indices) {
+            args[1 + 2 * i] = batch[i].due
+            args[2 + 2 * i] = batch[i].record
         }
         val answer = try {
-            scripts.run<List<Any?>>(RedisScripts.PUBLISH, ScriptOutputType.MULTI, keys, *args.toTypedArray())
+            @Suppress("UNCHECKED_CAST")
+            scripts.run<List<Any?>>(RedisScripts.PUBLISH, ScriptOutputType.MULTI, keys, *(args as Array<ByteArray>))
         } catch (e: Exception) {
             CompletableFuture.failedFuture(e)
         }
@@ -123,5 +125,8 @@ internal class RedisPublisher(
 
     private companion object {
         const val MAX_BATCH = 512
+
+        /** The due time of a message due at once (most of them): one array, not one per publish. */
+        val NOW = "0".toByteArray()
     }
 }

@@ -118,7 +118,10 @@ internal class RemoteFeed(
         }
     }
 
-    /** How many more messages this JVM takes now. */
+    /**
+     * How many more messages this JVM takes now: 0 while it holds more than three quarters of what it
+     * may (so that a fetch brings a batch, not one message at a time), unless it holds none.
+     */
     private fun free(): Int {
         val now = System.nanoTime()
         if (now - windowStart >= WINDOW_NANOS) {
@@ -130,7 +133,9 @@ internal class RemoteFeed(
         }
         val stats = engine.stats()
         val here = (stats.pending - stats.delayed) + stats.inFlight
-        return (engine.concurrency() + prefetch - here).coerceAtMost(Int.MAX_VALUE.toLong()).toInt()
+        val cap = engine.concurrency() + prefetch
+        val free = cap - here
+        return if (here > 0 && free < cap / 4) 0 else free.coerceAtMost(Int.MAX_VALUE.toLong()).toInt()
     }
 
     private fun deliver(delivery: RemoteDelivery): Boolean {
@@ -176,9 +181,16 @@ internal class RemoteFeed(
         answers(address, delivery.message.correlation, bytes)
     }
 
-    fun acknowledge(delivery: RemoteDelivery) = send(End(delivery, acknowledge = true))
+    /** Ends [delivery] in the store (batched); its place here is free at once, so the fetcher may take the next. */
+    fun acknowledge(delivery: RemoteDelivery) {
+        send(End(delivery, acknowledge = true))
+        room.trySend(Unit)
+    }
 
-    fun release(delivery: RemoteDelivery) = send(End(delivery, acknowledge = false))
+    fun release(delivery: RemoteDelivery) {
+        send(End(delivery, acknowledge = false))
+        room.trySend(Unit)
+    }
 
     private fun send(end: End) {
         if (ends.trySend(end).isFailure) {

@@ -244,12 +244,12 @@ internal class Admission<T>(
      * the local queue is unbounded, the store bounds the queue). `false` when the queue takes nothing
      * any more (its close collected what it held): the caller gives the message back to the store.
      */
-    fun deliverRemote(data: Any, reply: RemoteReply, id: Long, publishedAt: Long): Boolean {
+    fun deliverRemote(data: Any, reply: RemoteReply, id: Long, publishedAt: Long, attempt: Int, firstFailureAt: Long): Boolean {
         if (!publishers.enter(internal = true)) return false
         try {
             sequence.incrementAndGet() // counts it (published = ids handed out): the id itself is the store's
             @Suppress("UNCHECKED_CAST")
-            val message = RichMessage(id, QueueOrigin(queue, publishedAt), data as T, 0, reply, null, 1, 0L, RichMessage.NEVER_FAILED)
+            val message = RichMessage(id, QueueOrigin(queue, publishedAt), data as T, 0, reply, null, attempt, 0L, firstFailureAt)
             lifecycle.accept(message)
             return true
         } finally {

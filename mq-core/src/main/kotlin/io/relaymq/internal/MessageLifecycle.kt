@@ -167,8 +167,21 @@ internal class MessageLifecycle<T>(
         return keyLocks.release(key, message.id)
     }
 
-    /** IN HANDLER → WAITING_FOR_RETRY as [next] (same id, next attempt). It keeps holding its key. */
+    /**
+     * IN HANDLER → WAITING_FOR_RETRY as [next] (same id, next attempt). It keeps holding its key. A
+     * message of a remote queue goes back to its store instead, due at its next attempt (→ SAVED here).
+     */
     fun retry(next: RichMessage<T>) {
+        val remote = next.reply as? RemoteReply
+        if (remote != null) {
+            // A remote message waits for its next attempt in the store, where any bus may take it: it
+            // leaves this bus (counted as given back, like a close's), its attempt count travels with it.
+            counters.retried.increment()
+            counters.saved.increment()
+            remote.retry(next)
+            idle.onProgress()
+            return
+        }
         journal?.retried(next)
         gate?.forceEnter()
         counters.retried.increment()

@@ -2,6 +2,7 @@ package io.relaymq.internal
 
 import io.relaymq.MessageCodec
 import io.relaymq.spi.RemoteDelivery
+import io.relaymq.spi.RemoteMessage
 import io.relaymq.spi.RemoteQueue
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CoroutineName
@@ -29,8 +30,8 @@ private val logger = relayLogger("io.relaymq.internal.RemoteFeed")
  * per queue, started with the bus's consumers.
  *
  * ## How much this JVM takes
- * The fetcher keeps at most `concurrency + prefetch` messages ready or running here (messages waiting
- * for a retry do not count: they wait on a timer, not for a consumer). `prefetch` adapts to the
+ * The fetcher keeps at most `concurrency + prefetch` messages ready or running here (a failed message
+ * due for a retry goes back to the store, where it waits: [retry]). `prefetch` adapts to the
  * handlers: the messages this JVM finished in the last ~100 ms (0 for slow handlers, so that a
  * 5-second handler never holds messages an idle process could run; up to [MAX_PREFETCH] for fast ones,
  * so that a fetch brings a batch). Paused, it fetches nothing.
@@ -151,7 +152,10 @@ internal class RemoteFeed(
             send(End(delivery, acknowledge = true))
             return true
         }
-        return engine.admission.deliverRemote(data, RemoteReply(this, delivery), delivery.id, message.publishedAtMillis)
+        return engine.admission.deliverRemote(
+            data, RemoteReply(this, delivery), delivery.id, message.publishedAtMillis, message.attempt,
+            if (message.firstFailureAtMillis == Long.MIN_VALUE) RichMessage.NEVER_FAILED else message.firstFailureAtMillis,
+        )
     }
 
     /**
@@ -179,6 +183,38 @@ internal class RemoteFeed(
             return
         }
         answers(address, delivery.message.correlation, bytes)
+    }
+
+    /**
+     * Sends [delivery] back to the store for its next attempt ([next]). When the store refuses (this bus
+     * no longer holds it) or fails, it is released instead, or left to its visibility timeout: it is
+     * delivered again either way, its attempt count then starting over.
+     */
+    fun retry(delivery: RemoteDelivery, next: RichMessage<*>) {
+        val message = delivery.message
+        val again = RemoteMessage(
+            message.payload, message.publishedAtMillis, next.dueAtMillis, message.replyTo, message.correlation, next.attempt,
+            if (next.firstFailureAtMillis == RichMessage.NEVER_FAILED) Long.MIN_VALUE else next.firstFailureAtMillis,
+        )
+        val sent = try {
+            remote.retry(delivery, again)
+        } catch (e: Exception) {
+            java.util.concurrent.CompletableFuture.failedFuture(e)
+        }
+        sent.whenComplete { stored, e ->
+            when {
+                e != null -> {
+                    failureLog.warn { "could not send message ${delivery.id} back for attempt ${next.attempt} ($e); releasing it" }
+                    send(End(delivery, acknowledge = false))
+                }
+                stored == true -> {
+                    held.remove(delivery.handle)
+                    finished.increment()
+                }
+                else -> held.remove(delivery.handle) // taken over by another bus meanwhile: it runs there
+            }
+        }
+        room.trySend(Unit)
     }
 
     /** Ends [delivery] in the store (batched); its place here is free at once, so the fetcher may take the next. */

@@ -33,6 +33,11 @@ internal class RemoteReply(private val feed: RemoteFeed, val delivery: RemoteDel
         feed.answer(delivery) { RemoteOutcome.failure(failure, delivery.id) }
     }
 
+    /** The handler failed and the retry policy wants [next]: the store keeps it until due. */
+    fun retry(next: RichMessage<*>) {
+        feed.retry(delivery, next)
+    }
+
     fun letterSafe() {
         feed.acknowledge(delivery)
     }

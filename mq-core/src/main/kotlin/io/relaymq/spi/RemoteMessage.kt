@@ -15,7 +15,12 @@ public class RemoteMessage(
     @get:JvmName("replyTo") public val replyTo: String?,
     /** Which of [replyTo]'s requests this is; 0 without [replyTo]. */
     @get:JvmName("correlation") public val correlation: Long,
+    /** Its attempt: 1, or more once a handler failed and the retry policy sent it back ([RemoteQueue.retry]). */
+    @get:JvmName("attempt") public val attempt: Int = 1,
+    /** When its first attempt failed (epoch millis); [Long.MIN_VALUE] before any failure. */
+    @get:JvmName("firstFailureAtMillis") public val firstFailureAtMillis: Long = Long.MIN_VALUE,
 ) {
     override fun toString(): String =
-        "RemoteMessage(payload=${payload.size} bytes, publishedAt=$publishedAtMillis, dueAt=$dueAtMillis, replyTo=$replyTo, correlation=$correlation)"
+        "RemoteMessage(payload=${payload.size} bytes, publishedAt=$publishedAtMillis, dueAt=$dueAtMillis, replyTo=$replyTo, " +
+            "correlation=$correlation, attempt=$attempt)"
 }

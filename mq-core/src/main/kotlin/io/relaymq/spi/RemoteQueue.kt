@@ -26,6 +26,13 @@ public interface RemoteQueue {
      */
     public fun fetch(max: Int, wait: Duration): CompletableFuture<List<RemoteDelivery>>
 
+    /**
+     * Sends [delivery] back for another attempt: atomically, it ends and [next] (the same id, its next
+     * attempt, due at [RemoteMessage.dueAtMillis]) waits in the store until due, for any bus to take.
+     * Completes with `false` when this bus no longer held it (taken over): nothing was changed.
+     */
+    public fun retry(delivery: RemoteDelivery, next: RemoteMessage): CompletableFuture<Boolean>
+
     /** Ends [deliveries] for good: they are removed from the store. */
     public fun acknowledge(deliveries: Collection<RemoteDelivery>): CompletableFuture<Void?>
 

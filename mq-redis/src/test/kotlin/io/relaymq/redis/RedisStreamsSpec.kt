@@ -114,4 +114,38 @@ class RedisStreamsSpec : FunSpec({
         kotlinx.coroutines.withTimeout(20.seconds) { while ("after" !in handled) kotlinx.coroutines.delay(20) }
         mq.shutdown()
     }
+
+    test("a retry waits in Redis and keeps counting its attempts, whichever bus runs it") {
+        val prefix = "t${++prefixes}"
+        val attempts = ConcurrentLinkedQueue<Pair<String, Int>>()
+        val letters = ConcurrentLinkedQueue<DeadLetter>()
+        fun bus(name: String): MQ {
+            val mq = MQ(backend = RedisStreams.builder(redis.uri).keyPrefix(prefix).build())
+            mq.registerQueue<DeadLetter>("dead", 1) { letters += it.data }
+            mq.registerQueue<String>(
+                "flaky",
+                QueueOptions(concurrency = 2, retry = RetryPolicy(maxAttempts = 4, initialBackoff = 20.milliseconds), deadLetterQueue = "dead"),
+            ) { m ->
+                attempts += name to m.attempt
+                if (m.data == "never" || m.attempt < 3) error("attempt ${m.attempt} fails")
+            }
+            mq.start()
+            return mq
+        }
+        val a = bus("a")
+        val b = bus("b")
+        repeat(10) { a.publish("flaky", "job$it") }
+        a.publish("flaky", "never")
+        a.awaitIdle()
+        // Each job ran attempts 1, 2, 3 once each (never restarting at 1), wherever it ran.
+        attempts.filter { true }.size shouldBe 10 * 3 + 4
+        attempts.map { it.second }.groupingBy { it }.eachCount() shouldBe mapOf(1 to 11, 2 to 11, 3 to 11, 4 to 1)
+        letters.single().attempts shouldBe 4
+        letters.single().failureMessage shouldBe "attempt 4 fails"
+        val retried = a.stats("flaky").retried + b.stats("flaky").retried
+        retried shouldBe 10L * 2 + 3
+        a.stats("flaky").cluster!!.length shouldBe 0L
+        a.shutdown()
+        b.shutdown()
+    }
 })

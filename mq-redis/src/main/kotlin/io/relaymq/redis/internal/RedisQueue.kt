@@ -217,6 +217,16 @@ internal class RedisQueue(
         return message
     }
 
+    override fun retry(delivery: RemoteDelivery, next: RemoteMessage): CompletableFuture<Boolean> =
+        scripts.run<Long>(
+            RedisScripts.RETRY, ScriptOutputType.INTEGER, arrayOf(stream, delayed),
+            group, me, delivery.handle.toByteArray(), delivery.id.toString().toByteArray(),
+            next.dueAtMillis.toString().toByteArray(), RedisRecord.encode(next),
+        ).handle { held, e ->
+            if (e != null) throw translate(e, "sending message ${delivery.id} of queue '$name' back for attempt ${next.attempt}")
+            held == 1L
+        }
+
     override fun acknowledge(deliveries: Collection<RemoteDelivery>): CompletableFuture<Void?> =
         endScript(RedisScripts.ACKNOWLEDGE, deliveries, withConsumer = false, "acknowledging")
 

@@ -18,15 +18,16 @@ import java.nio.ByteBuffer
  * replyTo        2 bytes  length of the UTF-8 address that follows, 0xFFFF for none
  *                n bytes
  * correlation    8 bytes  0 without replyTo
+ * attempt        4 bytes  1, or the next attempt of a message a handler failed (RETRY script)
+ * firstFailure   8 bytes  epoch millis of its first failed attempt; Long.MIN_VALUE before any
  * payload        the rest: the queue codec's bytes
  * ```
- * Nothing else: attempts live in the bus that handles the message (see README, "When you outgrow one
- * JVM"), and the due time in the sorted set's score.
+ * The due time is not in the record: it is the sorted set's score.
  */
 internal object RedisRecord {
     private const val VERSION = 1
     private const val NO_REPLY = 0xFFFF
-    private const val HEADER = 1 + 8 + 2 + 8
+    private const val HEADER = 1 + 8 + 2 + 8 + 4 + 8
 
     fun encode(message: RemoteMessage): ByteArray {
         val replyTo = message.replyTo?.toByteArray(Charsets.UTF_8)
@@ -35,7 +36,7 @@ internal object RedisRecord {
         val buffer = ByteBuffer.allocate(HEADER + (replyTo?.size ?: 0) + payload.size)
         buffer.put(VERSION.toByte()).putLong(message.publishedAtMillis)
         if (replyTo == null) buffer.putShort(NO_REPLY.toShort()) else buffer.putShort(replyTo.size.toShort()).put(replyTo)
-        buffer.putLong(message.correlation).put(payload)
+        buffer.putLong(message.correlation).putInt(message.attempt).putLong(message.firstFailureAtMillis).put(payload)
         return buffer.array()
     }
 
@@ -54,6 +55,9 @@ internal object RedisRecord {
             String(record, buffer.position(), replyLength, Charsets.UTF_8).also { buffer.position(buffer.position() + replyLength) }
         }
         val correlation = buffer.long
-        return RemoteMessage(record.copyOfRange(buffer.position(), record.size), publishedAt, 0L, replyTo, correlation)
+        val attempt = buffer.int
+        val firstFailure = buffer.long
+        require(attempt >= 1) { "attempt $attempt" }
+        return RemoteMessage(record.copyOfRange(buffer.position(), record.size), publishedAt, 0L, replyTo, correlation, attempt, firstFailure)
     }
 }

@@ -114,6 +114,22 @@ internal object RedisScripts {
         return lost
     """.trimIndent()
 
+    /**
+     * Retry. KEYS: stream, delayed. ARGV: group, consumer, entry id, message id, due (epoch ms), record.
+     * If this consumer still holds the entry: ends it (XACK, XDEL) and adds the message (same id, the
+     * record of its next attempt) to the delayed set, due at `due` (PROMOTE moves it to the stream then).
+     * Returns 1, or 0 when another consumer holds it now (nothing changed).
+     */
+    val RETRY = """
+        local group, me = ARGV[1], ARGV[2]
+        local p = redis.call('XPENDING', KEYS[1], group, ARGV[3], ARGV[3], 1)
+        if p[1] == nil or p[1][2] ~= me then return 0 end
+        redis.call('XACK', KEYS[1], group, ARGV[3])
+        redis.call('XDEL', KEYS[1], ARGV[3])
+        redis.call('ZADD', KEYS[2], tonumber(ARGV[5]), ARGV[4] .. ':' .. ARGV[6])
+        return 1
+    """.trimIndent()
+
     /** Reply. KEYS: reply list. ARGV: outcome (8-byte correlation first), time to live in ms. */
     val REPLY = """
         redis.call('RPUSH', KEYS[1], ARGV[1])

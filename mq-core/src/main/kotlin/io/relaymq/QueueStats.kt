@@ -12,7 +12,8 @@ import io.relaymq.internal.FromRelayMQ
  *
  * On a remote backend (Redis) the queue is shared: [published] and [rejected] count this bus's
  * publishes, the other counters what this bus's consumers did with the messages they took (`saved`:
- * given back to the store at close), and [cluster] has the figures across every bus.
+ * given back to the store, at close or to wait there for a retry), and [cluster] has the figures
+ * across every bus.
  */
 public class QueueStats internal constructor(
     /** The queue's name. */

@@ -27,7 +27,8 @@ class ScratchThroughputTest {
     @Test
     @EnabledIfEnvironmentVariable(named = "SCRATCH", matches = ".*")
     void scratch() throws Exception {
-        jdk.jfr.Recording recording = new jdk.jfr.Recording(jdk.jfr.Configuration.getConfiguration("profile"));
+        jdk.jfr.Recording recording = new jdk.jfr.Recording();
+        recording.enable("jdk.ExecutionSample").withPeriod(java.time.Duration.ofMillis(1)).withStackTrace();
         recording.start();
         try (TestRedis redis = new TestRedis(false)) {
             for (int c : new int[] {8}) {

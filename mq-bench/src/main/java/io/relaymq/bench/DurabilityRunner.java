@@ -1,8 +1,5 @@
 package io.relaymq.bench;
 
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
@@ -171,36 +168,7 @@ public final class DurabilityRunner {
         command.add(DurableCell.class.getName());
         command.addAll(List.of(args));
         System.out.printf("--- round %d: %s%n", round + 1, String.join(" ", args));
-        Process process = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
-        Thread watchdog = new Thread(() -> {
-            try {
-                if (!process.waitFor(10, TimeUnit.MINUTES)) process.destroyForcibly();
-            } catch (InterruptedException e) {
-                process.destroyForcibly();
-            }
-        }, "cell-watchdog");
-        watchdog.setDaemon(true);
-        watchdog.start();
-        Map<String, String> figures = null;
-        try (BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
-            String line;
-            while ((line = out.readLine()) != null) {
-                if (line.startsWith("RESULT")) {
-                    figures = new LinkedHashMap<>();
-                    for (String pair : line.substring("RESULT".length()).trim().split(" ")) {
-                        int eq = pair.indexOf('=');
-                        if (eq > 0) figures.put(pair.substring(0, eq), pair.substring(eq + 1));
-                    }
-                    System.out.println("    " + line);
-                } else if (!line.isBlank()) {
-                    System.out.println("    | " + line);
-                }
-            }
-        }
-        int exit = process.waitFor();
-        if (exit != 0 || figures == null) {
-            throw new IllegalStateException("cell " + String.join(" ", args) + " failed (exit " + exit + ")");
-        }
+        Map<String, String> figures = CellProcess.run(command, 10, "cell " + String.join(" ", args));
         figures.put("waitedForQuietSeconds", LoadMeasurement.fmt(waited));
         return figures;
     }

@@ -1,8 +1,6 @@
 package io.relaymq.bench;
 
-import java.io.BufferedReader;
 import java.io.InputStream;
-import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -227,7 +225,7 @@ public final class RedisRunner {
             command.addAll(List.of(impl, Integer.toString(level), mode, dir.toString()));
             if (nodeDir != null) command.add(nodeDir.toString());
             System.out.printf("--- round %d: %s concurrency %d, persistence %s%n", round + 1, impl, level, mode);
-            Map<String, String> figures = runCell(command);
+            Map<String, String> figures = CellProcess.run(command, 15, "cell");
             figures.put("waitedForQuietSeconds", LoadMeasurement.fmt(waited));
             return figures;
         } catch (Exception e) {
@@ -238,38 +236,6 @@ public final class RedisRunner {
         } finally {
             delete(dir);
         }
-    }
-
-    private static Map<String, String> runCell(List<String> command) throws Exception {
-        Process process = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
-        Thread watchdog = new Thread(() -> {
-            try {
-                if (!process.waitFor(15, TimeUnit.MINUTES)) process.destroyForcibly();
-            } catch (InterruptedException e) {
-                process.destroyForcibly();
-            }
-        }, "cell-watchdog");
-        watchdog.setDaemon(true);
-        watchdog.start();
-        Map<String, String> figures = null;
-        try (BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
-            String line;
-            while ((line = out.readLine()) != null) {
-                if (line.startsWith("RESULT")) {
-                    figures = new LinkedHashMap<>();
-                    for (String pair : line.substring("RESULT".length()).trim().split(" ")) {
-                        int eq = pair.indexOf('=');
-                        if (eq > 0) figures.put(pair.substring(0, eq), pair.substring(eq + 1));
-                    }
-                    System.out.println("    " + line);
-                } else if (!line.isBlank()) {
-                    System.out.println("    | " + line);
-                }
-            }
-        }
-        int exit = process.waitFor();
-        if (exit != 0 || figures == null) throw new IllegalStateException("cell failed (exit " + exit + ")");
-        return figures;
     }
 
     private static void delete(Path dir) throws Exception {

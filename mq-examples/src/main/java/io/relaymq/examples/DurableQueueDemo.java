@@ -4,11 +4,8 @@ import io.relaymq.Message;
 import io.relaymq.MessageBus;
 import io.relaymq.QueueOptions;
 import java.io.BufferedReader;
-import java.io.File;
 import java.io.IOException;
 import java.io.InputStreamReader;
-import java.net.URL;
-import java.net.URLClassLoader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -48,7 +45,7 @@ public final class DurableQueueDemo {
 
     private static void parent(Path journal) throws Exception {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Process child = new ProcessBuilder(java, "-cp", classpath(), DurableQueueDemo.class.getName(), "child", journal.toString())
+        Process child = new ProcessBuilder(java, "-cp", ChildJvm.classpath(), DurableQueueDemo.class.getName(), "child", journal.toString())
             .redirectError(ProcessBuilder.Redirect.INHERIT)
             .start();
         Set<Long> acked = ConcurrentHashMap.newKeySet();
@@ -115,20 +112,5 @@ public final class DurableQueueDemo {
     private static synchronized void say(String line) {
         System.out.println(line);
         System.out.flush();
-    }
-
-    /** The program's class path, also under {@code exec:java}, where it lives in a class loader rather than {@code java.class.path}. */
-    private static String classpath() {
-        ClassLoader loader = DurableQueueDemo.class.getClassLoader();
-        if (loader instanceof URLClassLoader) {
-            StringBuilder path = new StringBuilder();
-            for (URL url : ((URLClassLoader) loader).getURLs()) {
-                if (!url.getProtocol().equals("file")) continue;
-                if (path.length() > 0) path.append(File.pathSeparator);
-                path.append(new File(url.getPath()).getAbsolutePath());
-            }
-            if (path.length() > 0) return path.toString();
-        }
-        return System.getProperty("java.class.path");
     }
 }

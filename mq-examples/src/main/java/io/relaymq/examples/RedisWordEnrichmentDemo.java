@@ -14,20 +14,13 @@ import io.relaymq.QueueOptions;
 import io.relaymq.RetryPolicy;
 import io.relaymq.redis.RedisStreams;
 import java.io.BufferedReader;
-import java.io.File;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
-import java.net.ServerSocket;
-import java.net.Socket;
-import java.net.URL;
-import java.net.URLClassLoader;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
@@ -41,7 +34,6 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.stream.Stream;
 
 /**
  * The word-enrichment scenario across processes, on Redis Streams: this program publishes every word of
@@ -364,7 +356,7 @@ public final class RedisWordEnrichmentDemo {
             Process process = new ProcessBuilder(java,
                 // a short-lived worker: fast start, small heap; RelayMQ's warnings go to stderr (shown as they come)
                 "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx256m", "-Dorg.slf4j.simpleLogger.logFile=System.err",
-                "-cp", classpath(), RedisWordEnrichmentDemo.class.getName(), "worker", name, uri, prefix)
+                "-cp", ChildJvm.classpath(), RedisWordEnrichmentDemo.class.getName(), "worker", name, uri, prefix)
                 .redirectError(ProcessBuilder.Redirect.INHERIT)
                 .start();
             Worker worker = new Worker(name, process);
@@ -450,20 +442,5 @@ public final class RedisWordEnrichmentDemo {
         } finally {
             client.shutdown();
         }
-    }
-
-    /** The program's class path, also under {@code exec:java}, where it lives in a class loader rather than {@code java.class.path}. */
-    private static String classpath() {
-        ClassLoader loader = RedisWordEnrichmentDemo.class.getClassLoader();
-        if (loader instanceof URLClassLoader) {
-            StringBuilder path = new StringBuilder();
-            for (URL url : ((URLClassLoader) loader).getURLs()) {
-                if (!url.getProtocol().equals("file")) continue;
-                if (path.length() > 0) path.append(File.pathSeparator);
-                path.append(new File(url.getPath()).getAbsolutePath());
-            }
-            if (path.length() > 0) return path.toString();
-        }
-        return System.getProperty("java.class.path");
     }
 }

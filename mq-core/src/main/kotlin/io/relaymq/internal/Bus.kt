@@ -311,7 +311,8 @@ internal class Bus(val settings: BusSettings) {
         codecOrNull(type, codec) ?: throw IllegalArgumentException(
             "Queue '$name' carries ${type?.name} payloads and " +
                 (if (store != null) "the bus saves snapshots to $snapshotDirectory" else if (remoteBackend != null) "the bus keeps its queues on $remoteBackend" else "is durable") +
-                ": pass a MessageCodec<${type?.simpleName}> (QueueOptions codec) so they can cross the disk.",
+                ": pass a MessageCodec<${type?.simpleName}> (QueueOptions codec) so they can cross " +
+                (if (remoteBackend != null) "to Redis." else "the disk."),
         )
 
     /** The codec that carries [queue]'s payloads to disk, when it has one (for dead-letter payloads). */

@@ -148,4 +148,26 @@ class RedisStreamsSpec : FunSpec({
         a.shutdown()
         b.shutdown()
     }
+
+    test("Kotlin: a publish-only bus publishes and requests; the worker bus runs the messages") {
+        val prefix = "t${++prefixes}"
+        val web = MQ(backend = RedisStreams.builder(redis.uri).keyPrefix(prefix).build())
+        web.registerPublisher<String>("thumbnails")
+        web.start()
+        val worker = MQ(backend = RedisStreams.builder(redis.uri).keyPrefix(prefix).build())
+        val made = ConcurrentLinkedQueue<String>()
+        worker.registerReplyingQueue<String, String>("thumbnails", 2) { made += it.data; "thumb of ${it.data}" }
+        worker.start()
+        repeat(5) { web.publish("thumbnails", "img$it") }
+        web.request<String>("thumbnails", "cat.png", timeout = 10.seconds) shouldBe "thumb of cat.png"
+        web.awaitIdle()
+        made.size shouldBe 6
+        web.stats("thumbnails").delivered shouldBe 0L
+        // A payload type without a codec cannot cross to Redis: refused at registration, saying what to do.
+        val refused = kotlin.runCatching { web.registerPublisher<Int>("numbers") }.exceptionOrNull()
+        (refused is IllegalArgumentException) shouldBe true
+        refused!!.message!!.contains("pass a MessageCodec<Integer>") shouldBe true
+        web.shutdown()
+        worker.shutdown()
+    }
 })

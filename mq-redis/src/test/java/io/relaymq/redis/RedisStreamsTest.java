@@ -171,4 +171,42 @@ class RedisStreamsTest {
         assertTrue(e.getMessage().contains("shared backend"), e.getMessage());
         bus.close();
     }
+
+    @Test
+    void largePayloadsCrossInBatchesOfBoundedSize() throws Exception {
+        MessageBus bus = MessageBus.builder().backend(backend().build()).build();
+        Set<Integer> sizes = ConcurrentHashMap.newKeySet();
+        bus.registerQueue("blobs", 2, (MessageHandler<byte[]>) message -> sizes.add(message.data().length + message.data()[0]));
+        bus.start();
+        java.util.List<CompletableFuture<Long>> published = new java.util.ArrayList<>();
+        for (int i = 0; i < 24; i++) {
+            byte[] blob = new byte[1024 * 1024];
+            blob[0] = (byte) i;
+            published.add(bus.publish("blobs", blob));
+        }
+        for (CompletableFuture<Long> f : published) f.get(30, TimeUnit.SECONDS);
+        bus.idle().get(60, TimeUnit.SECONDS);
+        assertEquals(24, sizes.size());
+        bus.close();
+    }
+
+    @Test
+    void aPublishMadeJustBeforeCloseIsStoredAndLeftForOthers() throws Exception {
+        prefixes.incrementAndGet();
+        String prefix = "java" + prefixes.get();
+        MessageBus first = MessageBus.builder().backend(RedisStreams.builder(redis.getUri()).keyPrefix(prefix).build()).build();
+        first.registerPublisher("later");
+        first.start();
+        java.util.List<CompletableFuture<Long>> published = new java.util.ArrayList<>();
+        for (int i = 0; i < 200; i++) published.add(first.publish("later", "m" + i));
+        first.close(); // right away: the publishes made before it still get their answer
+        for (CompletableFuture<Long> f : published) assertTrue(f.get(10, TimeUnit.SECONDS) > 0);
+        Set<String> handled = ConcurrentHashMap.newKeySet();
+        MessageBus second = MessageBus.builder().backend(RedisStreams.builder(redis.getUri()).keyPrefix(prefix).build()).build();
+        second.registerQueue("later", 4, (MessageHandler<String>) m -> handled.add(m.data()));
+        second.start();
+        second.idle().get(30, TimeUnit.SECONDS);
+        assertEquals(200, handled.size());
+        second.close();
+    }
 }

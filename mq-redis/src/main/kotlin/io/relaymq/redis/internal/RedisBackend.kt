@@ -46,6 +46,7 @@ internal class RedisBackend(
     private var client: RedisClient? = null
     private var shared: StatefulRedisConnection<ByteArray, ByteArray>? = null
     private val blocking = CopyOnWriteArrayList<StatefulRedisConnection<ByteArray, ByteArray>>()
+    private val queues = CopyOnWriteArrayList<RedisQueue>()
     private var replies: RedisReplies? = null
     internal val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
 
@@ -77,7 +78,10 @@ internal class RedisBackend(
         check(!closed.get()) { "$display is closed" }
         val reads = connect()
         blocking += reads
-        return RedisQueue(this, name, capacity, reads).also { it.open() }
+        return RedisQueue(this, name, capacity, reads).also {
+            it.open()
+            queues += it
+        }
     }
 
     fun openReplies(listener: ReplyListener): String {
@@ -90,6 +94,9 @@ internal class RedisBackend(
 
     fun close() {
         if (!closed.compareAndSet(false, true)) return
+        // Publishes made before the close still get their answer (stored, or a clear failure).
+        val wait = minOf(timeout.toMillis(), CLOSE_WAIT_MILLIS)
+        for (queue in queues) queue.awaitPublished(wait)
         replies?.stop()
         scope.cancel()
         for (connection in blocking) runCatching { connection.close() }
@@ -122,6 +129,9 @@ internal class RedisBackend(
     companion object {
         /** The longest a blocking read of this backend blocks in Redis (BLPOP: 1 s; XREADGROUP: 500 ms). */
         const val MAX_BLOCK_MILLIS = 1_000L
+
+        /** How long [close] waits, per queue, for the answers to publishes made before it. */
+        const val CLOSE_WAIT_MILLIS = 5_000L
 
         /** `<host>-<pid>-<8 random hex digits>`: unique per bus. */
         @JvmStatic

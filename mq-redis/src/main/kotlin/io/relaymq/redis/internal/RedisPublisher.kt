@@ -60,9 +60,16 @@ internal class RedisPublisher(
     /** Sends the next batch; called by whoever holds [sending], which it keeps until the batch is answered. */
     private fun send() {
         val batch = ArrayList<Pending>()
+        var bytes = 0L
+        // At most MAX_BATCH messages and (but for a single larger one) MAX_BATCH_BYTES: one script call
+        // blocks Redis while it runs, and a huge command would sit in both processes' buffers.
         while (batch.size < MAX_BATCH) {
-            val next = queue.poll() ?: break
-            if (!next.future.isDone) batch += next // failed by the sweeper while queued: never sent
+            val next = queue.peek() ?: break
+            if (batch.isNotEmpty() && bytes + next.record.size > MAX_BATCH_BYTES) break
+            queue.poll()
+            if (next.future.isDone) continue // failed by the sweeper while queued: never sent
+            batch += next
+            bytes += next.record.size
         }
         if (batch.isEmpty()) {
             sending.set(false)
@@ -119,12 +126,22 @@ internal class RedisPublisher(
         return true
     }
 
+    /**
+     * Waits until every publish made so far was answered (stored or failed), at most [timeoutMillis]:
+     * the bus closes its connections only after that, so a publish made before the close is not cut off.
+     */
+    fun awaitSent(timeoutMillis: Long) {
+        val deadline = System.nanoTime() + timeoutMillis * 1_000_000
+        while ((queue.isNotEmpty() || sending.get()) && System.nanoTime() < deadline) Thread.sleep(2)
+    }
+
     fun close() {
         sweeper.cancel()
     }
 
     private companion object {
         const val MAX_BATCH = 512
+        const val MAX_BATCH_BYTES = 4L * 1024 * 1024
 
         /** The due time of a message due at once (most of them): one array, not one per publish. */
         val NOW = "0".toByteArray()

@@ -90,6 +90,9 @@ internal class RedisQueue(
         full = { QueueFullException(name, capacity) },
     )
 
+    /** Waits (at most [timeoutMillis]) until the publishes made so far were answered; see [RedisPublisher.awaitSent]. */
+    fun awaitPublished(timeoutMillis: Long) = publisher.awaitSent(timeoutMillis)
+
     override fun publish(message: RemoteMessage): CompletableFuture<Long> =
         publisher.publish(message.dueAtMillis, RedisRecord.encode(message))
 

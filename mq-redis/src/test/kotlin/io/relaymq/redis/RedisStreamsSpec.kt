@@ -170,4 +170,26 @@ class RedisStreamsSpec : FunSpec({
         web.shutdown()
         worker.shutdown()
     }
+
+    test("a healthy slow handler keeps its message past the visibility timeout: no other bus runs it") {
+        val prefix = "t${++prefixes}"
+        val runs = ConcurrentLinkedQueue<String>()
+        fun bus(name: String) = MQ(
+            backend = RedisStreams.builder(redis.uri).keyPrefix(prefix).visibilityTimeout(java.time.Duration.ofMillis(600)).build(),
+        ).also { mq ->
+            mq.registerQueue<String>("slow", 1) { m ->
+                runs += "$name:${m.data}"
+                if (m.data == "long") kotlinx.coroutines.delay(2_500) // four visibility timeouts
+            }
+            mq.start()
+        }
+        val a = bus("a")
+        a.publish("slow", "long")
+        kotlinx.coroutines.withTimeout(10.seconds) { while (runs.isEmpty()) kotlinx.coroutines.delay(10) }
+        val b = bus("b") // idle, reclaiming every 150 ms: it must find nothing to take over
+        b.awaitIdle()
+        runs.toList() shouldBe listOf("a:long")
+        a.shutdown()
+        b.shutdown()
+    }
 })

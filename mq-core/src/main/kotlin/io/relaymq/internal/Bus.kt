@@ -628,8 +628,9 @@ internal class Bus(val settings: BusSettings) {
         return synchronized(lock) {
             closing?.let { return it }
             // A bus that never started drains on close, unless it saves to a snapshot straight away:
-            // then its consumers never start and everything it holds goes to the snapshot.
-            if (state == State.NEW && !(store != null && shutdownMode == ShutdownMode.SNAPSHOT_IMMEDIATELY)) startLocked()
+            // then its consumers never start and everything it holds goes to the snapshot. On a remote
+            // backend it holds nothing (its messages are in the store): it closes without starting.
+            if (state == State.NEW && !isRemote && !(store != null && shutdownMode == ShutdownMode.SNAPSHOT_IMMEDIATELY)) startLocked()
             state = State.CLOSING
             val queues = order.toList()
             val saveAtOnce = store != null && shutdownMode == ShutdownMode.SNAPSHOT_IMMEDIATELY

@@ -209,4 +209,16 @@ class RedisStreamsTest {
         assertEquals(200, handled.size());
         second.close();
     }
+
+    @Test
+    void aBusThatNeverStartedClosesWithoutTakingMessages() throws Exception {
+        MessageBus bus = MessageBus.builder().backend(backend().build()).build();
+        Set<String> handled = ConcurrentHashMap.newKeySet();
+        bus.registerQueue("waiting", 2, (MessageHandler<String>) m -> handled.add(m.data()));
+        for (int i = 0; i < 5; i++) bus.publish("waiting", "m" + i).get(10, TimeUnit.SECONDS);
+        bus.close();
+        assertEquals(0, handled.size());
+        assertEquals(5, bus.stats("waiting").published());
+        assertEquals(0, bus.stats("waiting").delivered());
+    }
 }

@@ -7,12 +7,10 @@ import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 
 /**
  * The durability suite (issue 11): durable publish throughput and latency against square/tape and a
@@ -100,7 +98,7 @@ public final class DurabilityRunner {
                         Path dir = base.resolve("r" + (round + 1) + "-recovery-" + mode);
                         Map<String, String> fill = run(round, dir, false, "fill", mode, Integer.toString(recoveryMessages), dir.toString());
                         Map<String, String> both = new LinkedHashMap<>(fill);
-                        if (fill.containsKey("error")) delete(dir);
+                        if (fill.containsKey("error")) BenchFiles.delete(dir);
                         else both.putAll(run(round, dir, true, "recover", Integer.toString(recoveryMessages), dir.toString()));
                         results.put(round, "recovery:" + mode, both);
                     }
@@ -108,18 +106,9 @@ public final class DurabilityRunner {
                 }
             }
         } finally {
-            delete(base);
+            BenchFiles.delete(base);
         }
-        String report = results.report();
-        System.out.println();
-        System.out.println(report);
-        Path out = Path.of("bench-results");
-        Files.createDirectories(out);
-        Path summary = out.resolve(stamp + "-durability.md");
-        Files.writeString(summary, report);
-        Path raw = out.resolve(stamp + "-durability-raw.txt");
-        Files.writeString(raw, results.raw());
-        System.out.println("This summary: " + summary.toAbsolutePath() + "; every figure: " + raw.toAbsolutePath());
+        BenchFiles.writeReport(stamp, "durability", results.report(), results.raw());
     }
 
     /** Runs one cell in a fresh directory (its last argument, except for memfill) and deletes it after. */
@@ -145,7 +134,7 @@ public final class DurabilityRunner {
             failed.put("error", e.getMessage());
             return failed;
         } finally {
-            if (deleteAfter) delete(dir);
+            if (deleteAfter) BenchFiles.delete(dir);
         }
     }
 
@@ -204,10 +193,4 @@ public final class DurabilityRunner {
         }
     }
 
-    private static void delete(Path dir) throws Exception {
-        if (!Files.exists(dir)) return;
-        try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
-        }
-    }
 }

@@ -9,12 +9,10 @@ import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 
 /**
  * The Redis suite (issue 12): jobs per second end to end (publish, handled, acknowledged) and
@@ -98,18 +96,9 @@ public final class RedisRunner {
                 }
             }
         } finally {
-            delete(base);
+            BenchFiles.delete(base);
         }
-        String report = results.report();
-        System.out.println();
-        System.out.println(report);
-        Path out = Path.of("bench-results");
-        Files.createDirectories(out);
-        Path summary = out.resolve(stamp + "-redis.md");
-        Files.writeString(summary, report);
-        Path raw = out.resolve(stamp + "-redis-raw.txt");
-        Files.writeString(raw, results.raw());
-        System.out.println("This summary: " + summary.toAbsolutePath() + "; every figure: " + raw.toAbsolutePath());
+        BenchFiles.writeReport(stamp, "redis", results.report(), results.raw());
     }
 
     /**
@@ -234,14 +223,8 @@ public final class RedisRunner {
             failed.put("error", e.getMessage());
             return failed;
         } finally {
-            delete(dir);
+            BenchFiles.delete(dir);
         }
     }
 
-    private static void delete(Path dir) throws Exception {
-        if (!Files.exists(dir)) return;
-        try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
-        }
-    }
 }

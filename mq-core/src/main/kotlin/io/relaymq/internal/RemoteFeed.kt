@@ -149,6 +149,7 @@ internal class RemoteFeed(
                 "Queue '$queue': message ${delivery.id} cannot be decoded with $codec; it is acknowledged (removed) and logged here: " +
                     Base64.getEncoder().encodeToString(message.payload)
             }
+            answer(delivery) { RemoteOutcome.failure(e, delivery.id) } // a requester must not wait forever
             send(End(delivery, acknowledge = true))
             return true
         }

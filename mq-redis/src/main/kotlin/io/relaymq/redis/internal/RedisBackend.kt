@@ -50,6 +50,16 @@ internal class RedisBackend(
     private var replies: RedisReplies? = null
     internal val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
 
+    /** Where publish futures complete: daemon threads made as needed, so callers' blocking stages cannot starve them. */
+    internal val completions: java.util.concurrent.ExecutorService = java.util.concurrent.Executors.newCachedThreadPool { task ->
+        Thread(task, "relaymq-redis-completions").apply { isDaemon = true }
+    }
+
+    /** Runs the publish sweepers (timeouts), apart from every pool a caller's code can block. */
+    internal val timer: java.util.concurrent.ScheduledExecutorService = java.util.concurrent.Executors.newSingleThreadScheduledExecutor { task ->
+        Thread(task, "relaymq-redis-timer").apply { isDaemon = true }
+    }
+
     fun attach() {
         check(attached.compareAndSet(false, true)) {
             "This RedisStreams backend already serves a bus; build one backend per bus (RedisStreams.builder(uri).build())."
@@ -99,6 +109,8 @@ internal class RedisBackend(
         for (queue in queues) queue.awaitPublished(wait)
         replies?.stop()
         scope.cancel()
+        timer.shutdownNow()
+        completions.shutdown() // what is queued still runs: no future is left incomplete
         for (connection in blocking) runCatching { connection.close() }
         runCatching { shared?.close() }
         runCatching { client?.shutdown(Duration.ZERO, Duration.ofSeconds(2)) }

@@ -5,9 +5,6 @@ import io.relaymq.BackendException
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.ConcurrentLinkedQueue
 import java.util.concurrent.atomic.AtomicBoolean
-import kotlinx.coroutines.delay
-import kotlinx.coroutines.launch
-import kotlinx.coroutines.asExecutor
 
 /**
  * Publishes of one queue, sent in batches: each call to the PUBLISH script carries every message that
@@ -17,7 +14,9 @@ import kotlinx.coroutines.asExecutor
  * ## Invariants
  * - One batch in flight at a time, formed and sent in arrival order: the stream receives one thread's
  *   publishes in the order it made them.
- * - Futures complete on a pool thread, one task per batch: callers' dependent stages may run there.
+ * - Futures complete on the backend's completion threads (a cached pool, never Lettuce's I/O thread
+ *   or the bus's dispatcher), one task per batch: a caller's stage that blocks delays the other
+ *   publishes of its batch (use the `...Async` stages for blocking work), never later batches.
  * - Every publish's future completes within the timeout (plus one sweep period), whatever Redis does:
  *   the sweeper fails publishes older than the timeout, queued or in flight (those in flight may still
  *   be stored: the error says so). A queued one that failed is never sent.
@@ -39,15 +38,13 @@ internal class RedisPublisher(
     private val capacityArg = (if (capacity == Int.MAX_VALUE) 0 else capacity).toString().toByteArray()
     private val timeoutNanos = backend.timeout.toNanos()
     private val scripts = ScriptRunner(backend)
-    private val completions = kotlinx.coroutines.Dispatchers.Default.asExecutor()
+    private val completions = backend.completions
 
-    private val sweeper = backend.scope.launch {
-        val period = minOf(250L, maxOf(10L, backend.timeout.toMillis() / 4))
-        while (true) {
-            delay(period)
-            sweep()
-        }
-    }
+    // On a thread of its own, not the bus's dispatcher: a caller's blocking stage cannot stop it.
+    private val sweeper = backend.timer.scheduleWithFixedDelay(
+        { sweep() }, SWEEP_MILLIS, SWEEP_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS,
+    )
+    private val SWEEP_MILLIS: Long get() = minOf(250L, maxOf(10L, backend.timeout.toMillis() / 4))
 
     fun publish(dueAtMillis: Long, record: ByteArray): CompletableFuture<Long> {
         val due = if (dueAtMillis == 0L) NOW else dueAtMillis.toString().toByteArray()
@@ -94,7 +91,7 @@ internal class RedisPublisher(
             inFlight = emptyList()
             // Callers' dependent stages run where their futures complete: one task per batch on a pool
             // thread, never Lettuce's I/O thread (a blocking stage there would stall every command).
-            completions.execute {
+            complete {
                 if (e != null) {
                     val failure = fail(e)
                     for (pending in batch) pending.future.completeExceptionally(failure)
@@ -117,13 +114,26 @@ internal class RedisPublisher(
 
     private fun expire(pending: Pending, now: Long): Boolean {
         if (now - pending.since < timeoutNanos) return false
+        if (!pending.future.isDone) complete { fail(pending) }
+        return true
+    }
+
+    /** Runs [task] on the completion threads, or here once they are shut down (the backend closed). */
+    private fun complete(task: Runnable) {
+        try {
+            completions.execute(task)
+        } catch (e: java.util.concurrent.RejectedExecutionException) {
+            task.run()
+        }
+    }
+
+    private fun fail(pending: Pending) {
         pending.future.completeExceptionally(
             BackendException(
                 "${backend.describe()} did not store the message within ${backend.timeout} (publishTimeout); is it up and reachable? " +
                     "It may still be stored if Redis received it.",
             ),
         )
-        return true
     }
 
     /**
@@ -136,7 +146,7 @@ internal class RedisPublisher(
     }
 
     fun close() {
-        sweeper.cancel()
+        sweeper.cancel(false)
     }
 
     private companion object {

@@ -289,6 +289,7 @@ internal class RedisQueue(
                 consumers = consumers.count { it.idle <= visibilityMillis },
             )
         } catch (e: Exception) {
+            if (isNoGroup(e)) open() // Redis lost the queue: create it again, so the next read shows what it holds now
             throw translate(e, "reading the figures of queue '$name'")
         }
     }

@@ -54,7 +54,11 @@ internal object RedisScripts {
         local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
         for _, member in ipairs(due) do
           local sep = string.find(member, ':', 1, true)
-          redis.call('XADD', KEYS[1], '*', 'i', string.sub(member, 1, sep - 1), 'm', string.sub(member, sep + 1))
+          if sep == nil or sep == 1 then
+            redis.log(redis.LOG_WARNING, 'RelayMQ: removed a member of ' .. KEYS[2] .. ' that is not a RelayMQ message')
+          else
+            redis.call('XADD', KEYS[1], '*', 'i', string.sub(member, 1, sep - 1), 'm', string.sub(member, sep + 1))
+          end
           redis.call('ZREM', KEYS[2], member)
         end
         local nxt = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')

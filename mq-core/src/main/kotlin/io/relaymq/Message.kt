@@ -15,19 +15,23 @@ import java.time.Instant
  * @param T the payload type the queue was registered with.
  */
 public open class Message<T> internal constructor(
+    // Name, id base and time base shared by a run of the queue's messages; the id and publish time
+    // are offsets from them, packed into one Int. See QueueOrigin for why.
+    private val origin: QueueOrigin,
+    /** The payload, exactly the object that was published (never copied, never `null`). */
+    @get:JvmName("data") public val data: T,
+    private val idAndTime: Int,
+    @Suppress("UNUSED_PARAMETER") fromRelayMQ: FromRelayMQ = FROM_RELAYMQ,
+) {
     /**
      * The message's number in its queue: a per-queue sequence that starts at 1. Ids are unique within a
      * queue and increase in the order in which any one producer published; messages of concurrent
      * producers interleave.
      */
-    @get:JvmName("id") public val id: Long,
-    // Name and time base shared by the queue's messages; see QueueOrigin for why this is not a String + Long.
-    private val origin: QueueOrigin,
-    /** The payload, exactly the object that was published (never copied, never `null`). */
-    @get:JvmName("data") public val data: T,
-    private val publishedOffsetMillis: Int,
-    @Suppress("UNUSED_PARAMETER") fromRelayMQ: FromRelayMQ = FROM_RELAYMQ,
-) {
+    @get:JvmName("id")
+    public val id: Long
+        get() = origin.idOf(idAndTime)
+
     /** The name of the queue that accepted this message. */
     @get:JvmName("queue")
     public val queue: String
@@ -40,7 +44,7 @@ public open class Message<T> internal constructor(
 
     @get:JvmSynthetic
     internal val publishedAtMillis: Long
-        get() = origin.epochMillis + publishedOffsetMillis
+        get() = origin.millisOf(idAndTime)
 
     /** Which delivery this is: 1 for the first, 2 for the first retry, and so on (see [RetryPolicy]). */
     @get:JvmName("attempt")
@@ -67,8 +71,8 @@ public open class Message<T> internal constructor(
         get() = origin
 
     @get:JvmSynthetic
-    internal val offsetMillis: Int
-        get() = publishedOffsetMillis
+    internal val packedIdAndTime: Int
+        get() = idAndTime
 
     /** Messages are equal when they are the same message: same queue and same id. */
     override fun equals(other: Any?): Boolean =

@@ -35,10 +35,12 @@ public fun <T : Any> Message(
     require(id >= 1) { "id must be at least 1, was $id" }
     require(attempt >= 1) { "attempt must be at least 1, was $attempt" }
     require(key == null || key.isNotBlank()) { "key must not be blank; pass null for no key" }
-    val origin = QueueOrigin(queue, publishedAt.toEpochMilli())
+    val millis = publishedAt.toEpochMilli()
+    val origin = QueueOrigin.around(queue, id, millis)
+    val packed = origin.pack(id, millis)
     return if (attempt == 1 && key == null) {
-        Message(id, origin, data, 0)
+        Message(origin, data, packed)
     } else {
-        RichMessage(id, origin, data, 0, null, key, attempt, dueAtMillis = 0L, firstFailureAtMillis = RichMessage.NEVER_FAILED)
+        RichMessage(origin, data, packed, null, key, attempt, dueAtMillis = 0L, firstFailureAtMillis = RichMessage.NEVER_FAILED)
     }
 }

@@ -43,7 +43,7 @@ internal class Admission<T>(
     /** The queue's journal when it is durable: accepted messages are journaled first ([accept]). */
     private val journal: QueueJournal<T>?,
 ) {
-    @Volatile private var origin = QueueOrigin(queue, clock.millis())
+    private val origins = Origins(queue)
 
     /** DROP_OLDEST drops a publisher could not do itself (the oldest was still with the relay); consumers pay them. */
     private val dropDebt = AtomicLong()
@@ -249,7 +249,8 @@ internal class Admission<T>(
         try {
             sequence.incrementAndGet() // counts it (published = ids handed out): the id itself is the store's
             @Suppress("UNCHECKED_CAST")
-            val message = RichMessage(id, QueueOrigin(queue, publishedAt), data as T, 0, reply, null, attempt, 0L, firstFailureAt)
+            val origin = origins.originFor(id, publishedAt)
+            val message = RichMessage(origin, data as T, origin.pack(id, publishedAt), reply, null, attempt, 0L, firstFailureAt)
             lifecycle.accept(message)
             return true
         } finally {
@@ -296,7 +297,7 @@ internal class Admission<T>(
     /** The oldest waiting message that can be dropped: ready ones first, then delayed ones; husks skipped. */
     private fun takeOldest(): Message<T>? {
         while (true) {
-            val ready = transport.poll() ?: break
+            val ready = transport.poll(null) ?: break
             if (ready.claim()) return ready
         }
         while (true) {
@@ -330,20 +331,14 @@ internal class Admission<T>(
     private fun newMessage(data: Any, reply: Any?, key: String?, dueAt: Long): Message<T> {
         val id = sequence.incrementAndGet()
         val now = clock.millis()
-        var base = origin
-        var offset = base.offsetOf(now)
-        if (offset == QueueOrigin.DOES_NOT_FIT) {
-            // About every 24 days, or after the clock went back: start a new time base.
-            base = QueueOrigin(queue, now)
-            origin = base
-            offset = 0
-        }
+        val origin = origins.originFor(id, now)
+        val packed = origin.pack(id, now)
         @Suppress("UNCHECKED_CAST")
         val payload = data as T
         return if (reply == null && key == null && dueAt == 0L) {
-            Message(id, base, payload, offset)
+            Message(origin, payload, packed)
         } else {
-            RichMessage(id, base, payload, offset, reply, key, attemptNumber = 1, dueAtMillis = dueAt, firstFailureAtMillis = RichMessage.NEVER_FAILED)
+            RichMessage(origin, payload, packed, reply, key, attemptNumber = 1, dueAtMillis = dueAt, firstFailureAtMillis = RichMessage.NEVER_FAILED)
         }
     }
 }

@@ -9,6 +9,7 @@ import kotlinx.coroutines.Job
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.launch
 import java.util.concurrent.ConcurrentLinkedQueue
+import java.util.concurrent.CopyOnWriteArrayList
 import java.util.concurrent.atomic.AtomicBoolean
 import kotlin.coroutines.cancellation.CancellationException
 
@@ -33,14 +34,17 @@ private val logger = relayLogger("io.relaymq.internal.ChannelRelay")
  * 4. The backlog lives in [buffer], not in the inbox: while the outbox is full the relay keeps draining
  *    the inbox. The buffer costs 4-6 bytes per message against about 10 for a channel cell.
  * 5. With a full outbox the relay sleeps on [wake], a conflated signal, after arming two thresholds:
- *    [takeWakeAt] (consumers have taken half the outbox) and [backlogWakeAt] (a batch of new messages
- *    waits in the inbox). Consumers count takes in [takes], publishers count the backlog, and each
- *    raises [wake] when its count crosses the threshold, so the relay wakes once per batch rather than
- *    once per message. No wake-up is lost: the relay arms *then* re-checks (outbox `trySend`, inbox
- *    emptiness); a counter update that missed the threshold happened before, so the re-check sees its
- *    effect, and every later one sees the threshold. A consumer that finds the outbox empty, and
- *    [closeForPublishing], always raise [wake]. (The relay never uses `select { outbox.onSend(...) }`:
- *    a losing `onSend` clause hands its element to `onUndeliveredElement` although it was never lost.)
+ *    [armedTakes] (consumers have taken half the outbox since it armed) and [backlogWakeAt] (a batch of
+ *    new messages waits in the inbox). While [armed], consumers count their takes in [armedTakes] too,
+ *    publishers count the backlog, and each raises [wake] when its count crosses the threshold, so the
+ *    relay wakes once per batch rather than once per message. No wake-up is lost: the relay arms *then*
+ *    re-checks (room in the outbox, inbox emptiness); a backlog update that missed the threshold
+ *    happened before, so the re-check sees its effect, and every later one sees the threshold. A take
+ *    may miss both (consumers publish their counts with a release store, not a fence), but it is only
+ *    ever early: a consumer that finds the outbox empty, and [closeForPublishing], always raise [wake],
+ *    so at worst the relay wakes when the outbox ran dry rather than half-way. (The relay never uses
+ *    `select { outbox.onSend(...) }`: a losing `onSend` clause hands its element to
+ *    `onUndeliveredElement` although it was never lost.)
  * 6. Nothing is lost to cancellation, nothing is counted twice. Messages still in a channel are
  *    drained by [drainUndelivered]. A message a channel handed to a coroutine that was cancelled before
  *    it resumed ("prompt cancellation": the relay on the inbox, a consumer on the outbox) reaches
@@ -57,7 +61,7 @@ private val logger = relayLogger("io.relaymq.internal.ChannelRelay")
  * 9. Consumers are woken (pause, shrink, snapshot close) by a [WAKE_UP] sentinel in the outbox rather
  *    than by cancellation (which could strand a message on its way to them) or a `select` on a second
  *    channel (which would allocate on every wait). It counts nowhere: not in [handedOut], not in
- *    [takes], never returned by [poll], never in [drainUndelivered] (also when a consumer cancelled as it
+ *    the take counters, never returned by [poll], never in [drainUndelivered] (also when a consumer cancelled as it
  *    arrived strands it).
  *
  * Checked by: `ChannelRelayLincheckTest` (model checking: per-producer FIFO through the direct path and
@@ -84,20 +88,34 @@ internal class ChannelRelay<T>(
     /** Messages ever put into the outbox (by the relay or the direct path). */
     private val handedOut = PaddedCounter()
 
-    /** Messages ever taken from the outbox by consumers. */
-    private val takes = PaddedCounter()
+    /**
+     * Messages ever taken from the outbox: each consumer counts its own takes ([TakeCounter], a plain
+     * release store instead of a shared atomic on every take); takes that are no consumer's (an
+     * overflow policy dropping the oldest) count here. See [takesSum].
+     */
+    private val takeCounters = CopyOnWriteArrayList<TakeCounter>()
+    private val otherTakes = PaddedCounter()
+
+    /**
+     * A recent [takesSum], never above the true one (takes only grow): the direct path's room check
+     * reads this instead of every consumer's counter (which each consumer writes on every take, so
+     * reading them would cost a cache miss per publish), and refreshes it only when the outbox looks
+     * full by it. Written by publishers and the relay, rarely.
+     */
+    @Volatile private var takesSeen = 0L
 
     // Wake-up thresholds, armed by the relay while it waits with a full outbox (invariant 5); [armed]
     // lets exactly one crossing raise the signal per wait instead of every message after it.
-    @Volatile private var takeWakeAt = Long.MAX_VALUE
     @Volatile private var backlogWakeAt = Long.MAX_VALUE
+    private val armedTakes = PaddedCounter()
+    private val takesToWake = maxOf(1L, outboxCapacity / 2L)
     private val armed = AtomicBoolean()
 
     @Volatile private var closed = false
 
     override fun offer(message: Message<T>, internal: Boolean): Boolean {
         if (closed && !internal) return false
-        if (backlog.get() == 0L && handedOut.get() - takes.get() < outboxCapacity) {
+        if (backlog.get() == 0L && hasRoom()) {
             // Two publishers may both see the last free place: the bound is soft by a few messages.
             handedOut.incrementAndGet()
             if (outbox.trySend(message).isSuccess) return true
@@ -110,6 +128,26 @@ internal class ChannelRelay<T>(
         }
         backlog.decrementAndGet()
         return false
+    }
+
+    /** Room in the outbox for a direct send, by [takesSeen], refreshed when that says there is none. */
+    private fun hasRoom(): Boolean {
+        val out = handedOut.get()
+        if (out - takesSeen < outboxCapacity) return true
+        val sum = takesSum()
+        takesSeen = sum
+        return out - sum < outboxCapacity
+    }
+
+    /** Every take so far (consumers' counters are read after [handedOut] by callers: never more than handed out). */
+    private fun takesSum(): Long {
+        var sum = otherTakes.get()
+        for (counter in takeCounters) sum += counter.taken
+        return sum
+    }
+
+    override fun registerTakeCounter(counter: TakeCounter) {
+        takeCounters.add(counter)
     }
 
     override fun start(scope: CoroutineScope): Job =
@@ -139,16 +177,15 @@ internal class ChannelRelay<T>(
             } else {
                 // Outbox full. Sleep until consumers have taken half of it, or (inbox open) until a
                 // batch of new messages waits in the inbox: one wake-up per batch, not per message.
-                takeWakeAt = handedOut.get() - outboxCapacity / 2
+                armedTakes.set(0L)
                 backlogWakeAt = if (inboxOpen) backlog.get() + batchLimit else Long.MAX_VALUE
                 armed.set(true)
                 // Re-check after arming: an update that missed the new thresholds happened before
                 // them, and these checks see its effect.
-                if (handedOut.get() - takes.get() >= outboxCapacity && (!inboxOpen || inbox.isEmpty)) {
+                if (handedOut.get() - takesSum() >= outboxCapacity && (!inboxOpen || inbox.isEmpty)) {
                     wake.receive()
                 }
                 armed.set(false)
-                takeWakeAt = Long.MAX_VALUE
                 backlogWakeAt = Long.MAX_VALUE
             }
         }
@@ -171,7 +208,9 @@ internal class ChannelRelay<T>(
     }
 
     private fun refillOutbox() {
-        val room = outboxCapacity - (handedOut.get() - takes.get())
+        val sum = takesSum()
+        takesSeen = sum
+        val room = outboxCapacity - (handedOut.get() - sum)
         var moved = 0L
         while (moved < room && buffer.isNotEmpty() && outbox.trySend(buffer.first()).isSuccess) {
             buffer.removeFirst()
@@ -188,15 +227,17 @@ internal class ChannelRelay<T>(
         if (armed.get() && armed.compareAndSet(true, false)) wake.trySend(Unit)
     }
 
-    private fun counted(message: Message<T>): Message<T> {
-        if (takes.incrementAndGet() >= takeWakeAt) signal()
+    private fun counted(message: Message<T>, counter: TakeCounter?): Message<T> {
+        if (counter != null) counter.countTake() else otherTakes.incrementAndGet()
+        // Rarely true (the relay waits with a full outbox): only then do consumers share a counter.
+        if (armed.get() && armedTakes.incrementAndGet() >= takesToWake) signal()
         return message
     }
 
-    override fun poll(): Message<T>? {
+    override fun poll(counter: TakeCounter?): Message<T>? {
         while (true) {
             val next = outbox.tryReceive().getOrNull() ?: return null
-            if (next !== WAKE_UP) return counted(next) // a stale wake-up is a no-op
+            if (next !== WAKE_UP) return counted(next, counter) // a stale wake-up is a no-op
         }
     }
 
@@ -211,10 +252,10 @@ internal class ChannelRelay<T>(
 
     override suspend fun awaitNext(): Any? = outbox.receive()
 
-    override fun accept(element: Any?): Any? {
+    override fun accept(element: Any?, counter: TakeCounter): Any? {
         if (element === WAKE_UP) return TakeInterrupted
         @Suppress("UNCHECKED_CAST")
-        return counted(element as Message<T>)
+        return counted(element as Message<T>, counter)
     }
 
     override fun wakeConsumers(count: Int) {
@@ -254,6 +295,6 @@ internal class ChannelRelay<T>(
         const val DEFAULT_BATCH_LIMIT: Int = 256
 
         /** Sent through the outbox by [wakeConsumers]; never a message, never counted. */
-        private val WAKE_UP: Message<Any?> = Message(0L, QueueOrigin("wake-up", 0L), null, 0)
+        private val WAKE_UP: Message<Any?> = Message(QueueOrigin("wake-up", 0L, 0L), null, 0)
     }
 }

@@ -19,9 +19,10 @@ import java.util.concurrent.atomic.AtomicReferenceFieldUpdater
  *   then reads [holding] sees the message still held and waits for it.
  *
  * Counters have a single writer (the consumer coroutine, on one thread at a time) and are published
- * with `lazySet` (a release store), so counting costs far less than a shared atomic.
+ * with `lazySet` (a release store), so counting costs far less than a shared atomic. The slot is also
+ * the consumer's [TakeCounter] for the relay.
  */
-internal class ConsumerSlot<T>(val index: Int) {
+internal class ConsumerSlot<T>(val index: Int) : TakeCounter() {
     // @JvmField so that the field updaters below (in another class file) can reach the fields.
     @Volatile @JvmField internal var current: Message<*>? = null
 
@@ -47,6 +48,15 @@ internal class ConsumerSlot<T>(val index: Int) {
      * its own writes.
      */
     @JvmField internal var syncThread: Thread? = null
+
+    /**
+     * Polls a blocking handler's consumer makes before it suspends (0: none for now), and how many
+     * suspensions it has made without spinning since; only the consumer reads and writes them.
+     * See `ConsumerLoop.spinForNext`.
+     */
+    @JvmField internal var spinBudget: Int = 64
+
+    @JvmField internal var spinSkips: Int = 0
 
     /** `true` when [thread] runs a handler of this slot right now (see [syncThread]). */
     fun runsHandlerOn(thread: Thread): Boolean = syncThread === thread

@@ -110,5 +110,5 @@ internal class FailureRouting<T>(
 
     private fun richOf(message: Message<T>): RichMessage<T> =
         message as? RichMessage<T>
-            ?: RichMessage(message.id, message.queueOrigin, message.data, message.offsetMillis, null, null, 1, 0, RichMessage.NEVER_FAILED)
+            ?: RichMessage(message.queueOrigin, message.data, message.packedIdAndTime, null, null, 1, 0, RichMessage.NEVER_FAILED)
 }

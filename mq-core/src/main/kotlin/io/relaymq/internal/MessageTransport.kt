@@ -35,8 +35,18 @@ internal interface MessageTransport<T> {
      */
     fun start(scope: CoroutineScope): Job
 
-    /** The next message if one is ready now, without suspending (the consumers' fast path). */
-    fun poll(): Message<T>?
+    /**
+     * Registers one consumer's take counter, for [poll] and [accept]; the transport reads it for as long
+     * as it lives (a retired consumer's takes still count).
+     */
+    fun registerTakeCounter(counter: TakeCounter)
+
+    /**
+     * The next message if one is ready now, without suspending (the consumers' fast path), counted in
+     * [counter] (one the transport was given by [registerTakeCounter]), or `null` for a take that is no
+     * consumer's (an overflow policy dropping the oldest).
+     */
+    fun poll(counter: TakeCounter?): Message<T>?
 
     /**
      * Before a consumer waits with [awaitNext]: `false` when the transport is closed and empty (the
@@ -52,8 +62,8 @@ internal interface MessageTransport<T> {
      */
     suspend fun awaitNext(): Any?
 
-    /** Turns what [awaitNext] returned into a message, or [TakeInterrupted] after [wakeConsumers]. */
-    fun accept(element: Any?): Any?
+    /** Turns what [awaitNext] returned into a message counted in [counter], or [TakeInterrupted] after [wakeConsumers]. */
+    fun accept(element: Any?, counter: TakeCounter): Any?
 
     /**
      * Makes up to [count] consumers waiting in [awaitNext] get [TakeInterrupted], without losing or

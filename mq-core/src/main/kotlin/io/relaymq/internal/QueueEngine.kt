@@ -141,6 +141,7 @@ internal class QueueEngine<T>(
     private fun newSlot(): Int {
         val slot = ConsumerSlot<T>(consumers.size)
         counters.slots += slot
+        transport.registerTakeCounter(slot)
         consumers += slot to null
         return consumers.size - 1
     }

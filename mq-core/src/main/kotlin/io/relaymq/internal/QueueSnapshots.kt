@@ -64,18 +64,15 @@ internal class QueueSnapshots<T>(
  * times, attempts and keys. No reply waits for a restored message.
  */
 internal fun <T> restoredMessages(queue: String, records: List<Pair<MessageRecord, T>>, clock: Clock): List<Message<T>> {
-    var origin = QueueOrigin(queue, clock.millis())
+    val origins = Origins(queue)
     return records.map { (record, payload) ->
-        var offset = origin.offsetOf(record.publishedAtMillis)
-        if (offset == QueueOrigin.DOES_NOT_FIT) {
-            origin = QueueOrigin(queue, record.publishedAtMillis)
-            offset = 0
-        }
+        val origin = origins.originFor(record.id, record.publishedAtMillis)
+        val packed = origin.pack(record.id, record.publishedAtMillis)
         val plain = record.dueAtMillis == 0L && record.attempt == 1 && record.key == null
         if (plain) {
-            Message(record.id, origin, payload, offset)
+            Message(origin, payload, packed)
         } else {
-            RichMessage(record.id, origin, payload, offset, null, record.key, record.attempt, record.dueAtMillis, record.firstFailureAtMillis)
+            RichMessage(origin, payload, packed, null, record.key, record.attempt, record.dueAtMillis, record.firstFailureAtMillis)
         }
     }
 }

@@ -6,7 +6,7 @@ import java.util.concurrent.CompletableFuture
 import java.util.concurrent.atomic.AtomicIntegerFieldUpdater
 
 /**
- * A message with more than the plain 32 bytes: a requester waiting for the result ([reply]), an
+ * A message with more than the plain 24 bytes: a requester waiting for the result ([reply]), an
  * ordering [key], a due time (delayed delivery or a pending retry), or a retry [attempt] with its
  * first failure time. Only messages that use these pay for them.
  *
@@ -17,10 +17,9 @@ import java.util.concurrent.atomic.AtomicIntegerFieldUpdater
  * [MessageLifecycle].
  */
 internal class RichMessage<T>(
-    id: Long,
     origin: QueueOrigin,
     data: T,
-    publishedOffsetMillis: Int,
+    idAndTime: Int,
     /** Who waits for the result: a `CompletableFuture` (Java), a [KotlinReply], or a [RemoteReply] (remote backend). */
     val reply: Any?,
     private val orderingKey: String?,
@@ -29,7 +28,7 @@ internal class RichMessage<T>(
     val dueAtMillis: Long,
     /** Epoch millis of the first failed attempt; [NEVER_FAILED] before any failure. */
     val firstFailureAtMillis: Long,
-) : Message<T>(id, origin, data, publishedOffsetMillis) {
+) : Message<T>(origin, data, idAndTime) {
     @Volatile @JvmField internal var claimState: Int = WAITING
 
     override fun attemptNumber(): Int = attemptNumber
@@ -38,7 +37,7 @@ internal class RichMessage<T>(
 
     /** The same message for its next attempt, due at [dueAt]. Its reply still waits: it is claimable again. */
     fun retry(dueAt: Long, firstFailureAt: Long): RichMessage<T> =
-        RichMessage(id, queueOrigin, data, offsetMillis, reply, orderingKey, attemptNumber + 1, dueAt, firstFailureAt)
+        RichMessage(queueOrigin, data, packedIdAndTime, reply, orderingKey, attemptNumber + 1, dueAt, firstFailureAt)
 
     companion object {
         /** [firstFailureAtMillis] of a message that never failed (0 is a valid time on a virtual clock). */

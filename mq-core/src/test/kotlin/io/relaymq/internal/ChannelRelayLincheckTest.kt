@@ -51,7 +51,7 @@ private fun idOf(producer: Int, seq: Int): Long = producer * 1_000L + seq
 private fun producerOf(id: Long): Int = (id / 1_000).toInt()
 private fun seqOf(id: Long): Int = (id % 1_000).toInt()
 
-private fun messageOf(id: Long) = Message(id, QueueOrigin("q", 0L), "m$id", 0)
+private fun messageOf(id: Long) = Message(QueueOrigin("q", 0L, 0L), "m$id", (id shl QueueOrigin.TIME_BITS).toInt())
 
 /** What happened to every message, as the test saw it. Model checking treats it as atomic. */
 private class RelayLedger {
@@ -82,6 +82,7 @@ private class RelayLedger {
 class ChannelRelayLincheckTest {
     private val relay = ChannelRelay<String>("q", outboxCapacity = OUTBOX_CAPACITY, batchLimit = BATCH_LIMIT)
     private val relayThread = StepDispatcher()
+    private val consumer = TakeCounter().also(relay::registerTakeCounter)
     private val relayJob: Job = relay.start(CoroutineScope(relayThread + Job()))
     private val ledger = RelayLedger()
 
@@ -98,7 +99,7 @@ class ChannelRelayLincheckTest {
     /** The consumer takes one message if one is ready; otherwise it would wait (and wakes the relay). */
     @Operation(nonParallelGroup = "consumer")
     fun take(): Long? {
-        val message = relay.poll()
+        val message = relay.poll(consumer)
         if (message == null) {
             relay.prepareToWait {}
             return null

@@ -13,18 +13,22 @@ import kotlinx.coroutines.test.StandardTestDispatcher
 import kotlinx.coroutines.test.runTest
 
 /** What a consumer does: poll, else wait; `null` once closed and empty. */
+/** The one consumer's take counter of each relay (a consumer registers its counter once). */
+private val consumers = java.util.Collections.synchronizedMap(java.util.WeakHashMap<ChannelRelay<*>, TakeCounter>())
+
 private suspend fun ChannelRelay<String>.next(): Message<*>? {
-    poll()?.let { return it }
+    val consumer = consumers.getOrPut(this) { TakeCounter().also(::registerTakeCounter) }
+    poll(consumer)?.let { return it }
     if (!prepareToWait {}) return null
     val raw = try {
         awaitNext()
     } catch (e: ClosedReceiveChannelException) {
         return null
     }
-    return accept(raw) as Message<*>
+    return accept(raw, consumer) as Message<*>
 }
 
-private fun msg(id: Long) = Message(id, QueueOrigin("q", 0L), "m$id", 0)
+private fun msg(id: Long) = Message(QueueOrigin("q", 0L, 0L), "m$id", (id shl QueueOrigin.TIME_BITS).toInt())
 
 class ChannelRelaySpec : FunSpec({
 

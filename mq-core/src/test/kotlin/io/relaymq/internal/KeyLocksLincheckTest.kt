@@ -36,7 +36,7 @@ private fun keyOf(k: Int) = "k$k"
 /** A keyed message; a [withdrawn] one has a requester that already gave up (its reply is completed). */
 private fun keyed(id: Long, key: String, withdrawn: Boolean): Message<String> {
     val reply = if (withdrawn) CompletableDeferred<Any?>().apply { cancel() } else null
-    return RichMessage(id, QueueOrigin("q", 0L), "m$id", 0, reply, key, 1, 0L, RichMessage.NEVER_FAILED)
+    return RichMessage(QueueOrigin("q", 0L, 0L), "m$id", (id shl QueueOrigin.TIME_BITS).toInt(), reply, key, 1, 0L, RichMessage.NEVER_FAILED)
 }
 
 /** What the test knows: each key's line in publish order, and what ran or ended. Model checking treats it as atomic. */

@@ -15,10 +15,11 @@ object SnapshotWriterChild {
         val store = SnapshotStore(Path.of(args[0]), strict = true)
         store.open()
         val snapshots = QueueSnapshots(QUEUE, store, MessageCodec.utf8())
-        val origin = QueueOrigin(QUEUE, System.currentTimeMillis())
+        val now = System.currentTimeMillis()
+        val origin = QueueOrigin(QUEUE, now, 0L)
         var generation = 0
         while (true) {
-            val messages = List(sizeOf(generation)) { i -> io.relaymq.Message(i + 1L, origin, "$generation:$i", 0) }
+            val messages = List(sizeOf(generation)) { i -> io.relaymq.Message(origin, "$generation:$i", origin.pack(i + 1L, now)) }
             snapshots.write(messages)
             if (generation == 0) {
                 println("ready")

@@ -66,7 +66,7 @@ public final class BenchRunner {
             List.of(new Target("runAsync", 1.5, true))),
         new Scenario("publish-and-await round trip (p50)", RoundTripBench.class, "roundTrip",
             List.of("relaymq", "pingpong", "supplyAsync"), "relaymq", true,
-            List.of(new Target("pingpong", 1.5, true), new Target("supplyAsync", 0, false))));
+            List.of(new Target("pingpong", 1.2, true), new Target("supplyAsync", 0, false))));
 
     private BenchRunner() { }
 

@@ -124,10 +124,18 @@ internal class ConsumerSlot<T>(val index: Int) : TakeCounter() {
 
     // ------------------------------------------------------------ blocking handlers
 
-    /** Marks the current thread as running a blocking handler for this slot. */
+    /**
+     * Marks the current thread as running a blocking handler for this slot. [blockedThread] is written
+     * only when the consumer moved to another thread (a volatile store is a full fence: not on every
+     * message), and stays set after the handler: [interruptIfBlocked] interrupts only a RUNNING slot.
+     * RUNNING is published with a release store: an interrupter that reads the state a moment early
+     * finds the slot IDLE and interrupts nothing, which is the same outcome as the close striking just
+     * before the handler started (the close claimed the message either way).
+     */
     fun enterBlocking() {
-        blockedThread = Thread.currentThread()
-        BLOCKING.set(this, RUNNING)
+        val thread = Thread.currentThread()
+        if (blockedThread !== thread) blockedThread = thread
+        BLOCKING.lazySet(this, RUNNING)
     }
 
     /**
@@ -140,7 +148,6 @@ internal class ConsumerSlot<T>(val index: Int) : TakeCounter() {
             Thread.interrupted()
             blocking = IDLE
         }
-        blockedThread = null
     }
 
     /** Interrupts the thread of a blocking handler still running in this slot, if any. */

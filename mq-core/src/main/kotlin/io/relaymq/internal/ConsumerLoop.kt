@@ -73,9 +73,6 @@ internal class ConsumerLoop<T>(
             }
             // poll() first, without suspending; waiting is a tail call into the channel (no allocation).
             var taken: Any? = transport.poll(slot)
-            // A blocking handler's consumer owns its thread: a short spin is far cheaper than giving the
-            // thread back to its pool and being dispatched onto it again for the next message.
-            if (taken == null && blocking) taken = spinForNext(slot)
             if (taken == null) {
                 // poll() skips wake-ups: one meant for this consumer (pause, stop, retire) may have just
                 // gone by. The flag it announces was set before it was sent, so look again before waiting.
@@ -146,40 +143,6 @@ internal class ConsumerLoop<T>(
                 current = next
             }
         }
-    }
-
-    /**
-     * Polls for a while before the consumer of a blocking handler suspends. Suspending hands the thread
-     * back to the queue's pool (it parks) and the next message dispatches the consumer onto a pool
-     * thread again (an unpark): two system calls and a context switch per message whenever the
-     * consumer keeps up with its publishers, which is exactly when it should be cheapest. Spinning a
-     * few microseconds (then yielding to the publishers, who may share the core) catches the next
-     * message in most such cases. The budget adapts ([ConsumerSlot.spinBudget]): it doubles when a
-     * spin caught a message and halves when it did not, so an idle or slow-fed queue soon stops
-     * spinning and only tries again after a while. Stops at once when the consumer may not take (a
-     * pause, a close or a retirement: their flags were set before their wake-ups were sent, and the
-     * caller looks at them again).
-     */
-    private fun spinForNext(slot: ConsumerSlot<T>): Message<T>? {
-        val budget = slot.spinBudget
-        if (budget == 0) {
-            if (++slot.spinSkips < SPIN_RETRY_AFTER) return null
-            slot.spinSkips = 0
-            slot.spinBudget = MIN_SPINS
-            return null
-        }
-        var spins = 0
-        while (spins < budget) {
-            if (spins < busySpins) Thread.onSpinWait() else Thread.yield()
-            val next = transport.poll(slot)
-            if (next != null) {
-                slot.spinBudget = minOf(MAX_SPINS, budget * 2)
-                return next
-            }
-            if ((++spins and 15) == 0 && !mayTake(slot)) return null
-        }
-        slot.spinBudget = if (budget <= MIN_SPINS) 0 else budget / 2
-        return null
     }
 
     /**
@@ -284,16 +247,6 @@ internal class ConsumerLoop<T>(
     }
 
     private companion object {
-        /** Polls (each after a pause or a yield) before a blocking consumer suspends: see [spinForNext]. */
-        const val MIN_SPINS = 16
-        const val MAX_SPINS = 256
-
-        /** Suspensions without a spin before a consumer whose spins kept failing tries again. */
-        const val SPIN_RETRY_AFTER = 64
-
-        /** Of a spin's polls, how many follow `Thread.onSpinWait()`; the rest follow `Thread.yield()`. */
-        val busySpins = if (Runtime.getRuntime().availableProcessors() > 1) 64 else 0
-
         const val STOPPED = 0
         const val KEY_KEPT = 1
         const val ENDED = 2

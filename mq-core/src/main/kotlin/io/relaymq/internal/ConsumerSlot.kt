@@ -49,15 +49,6 @@ internal class ConsumerSlot<T>(val index: Int) : TakeCounter() {
      */
     @JvmField internal var syncThread: Thread? = null
 
-    /**
-     * Polls a blocking handler's consumer makes before it suspends (0: none for now), and how many
-     * suspensions it has made without spinning since; only the consumer reads and writes them.
-     * See `ConsumerLoop.spinForNext`.
-     */
-    @JvmField internal var spinBudget: Int = 64
-
-    @JvmField internal var spinSkips: Int = 0
-
     /** `true` when [thread] runs a handler of this slot right now (see [syncThread]). */
     fun runsHandlerOn(thread: Thread): Boolean = syncThread === thread
 

@@ -2,6 +2,10 @@ package io.relaymq.internal
 
 import io.relaymq.Message
 import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.ExperimentalCoroutinesApi
+import kotlinx.coroutines.suspendCancellableCoroutine
+import kotlin.coroutines.resume
+import kotlin.coroutines.resumeWithException
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.atomic.AtomicIntegerFieldUpdater
 
@@ -90,6 +94,20 @@ internal class KotlinReply {
     @Volatile @JvmField var message: Message<*>? = null
 
     @Volatile @JvmField var withdraw: ((Message<*>) -> Unit)? = null
+
+    /**
+     * Waits for the result through the caller's continuation (no frame of its own: the suspension is
+     * the tail call). Cancellation: the requester stops waiting, and the message is withdrawn if no
+     * consumer took it yet ([stopWaiting]); the caller gets the `CancellationException`.
+     */
+    @OptIn(ExperimentalCoroutinesApi::class) // getCompleted: called only once completed without a failure
+    suspend fun <R> await(): R = suspendCancellableCoroutine { waiter ->
+        waiter.invokeOnCancellation { stopWaiting() }
+        result.invokeOnCompletion { failure ->
+            @Suppress("UNCHECKED_CAST")
+            if (failure == null) waiter.resume(result.getCompleted() as R) else waiter.resumeWithException(failure)
+        }
+    }
 
     /** The requester stopped waiting: withdraws the message if no consumer took it yet. */
     fun stopWaiting() {

@@ -166,7 +166,7 @@ private fun Verdict.idsIncrease(label: String, perProducer: Map<Int, List<Long>>
 
 /** A second bus on [dir] restores [queue] and handles its saved messages, with concurrency 1, in order. */
 private suspend fun restoreAndCollect(dir: Path, queue: String = Q): List<Message<String>> {
-    val mq = MQ(dispatcher = Dispatchers.Default, drainTimeout = 10.seconds, snapshotDirectory = dir)
+    val mq = stressMq(drainTimeout = 10.seconds, snapshotDirectory = dir)
     val seen = ConcurrentLinkedQueue<Message<String>>()
     mq.registerQueue<String>(queue, concurrency = 1) { seen += it }
     mq.start()
@@ -198,8 +198,7 @@ private enum class CloseMode(val snapshots: Boolean, val shutdownMode: ShutdownM
     DRAIN_THEN_SNAPSHOT(true, ShutdownMode.DRAIN_THEN_SNAPSHOT, 150.milliseconds),
     ;
 
-    fun newMq(dir: Path?): MQ = MQ(
-        dispatcher = Dispatchers.Default,
+    fun newMq(dir: Path?): MQ = stressMq(
         drainTimeout = drainTimeout,
         snapshotDirectory = if (snapshots) dir else null,
         shutdownMode = shutdownMode,
@@ -342,7 +341,7 @@ class InteractionStressSpec : FunSpec({
                 onRealThreads {
                     val v = Verdict("overflow x close [$policy]")
                     val dir = newDir()
-                    val mq = MQ(dispatcher = Dispatchers.Default, drainTimeout = 10.seconds, snapshotDirectory = dir)
+                    val mq = stressMq(drainTimeout = 10.seconds, snapshotDirectory = dir)
                     val release = kotlinx.coroutines.CompletableDeferred<Unit>()
                     val handled = ConcurrentLinkedQueue<Long>()
                     val dropped = ConcurrentLinkedQueue<Long>()
@@ -390,7 +389,7 @@ class InteractionStressSpec : FunSpec({
             val v = Verdict("pause x keys")
             val concurrency = 4
             val keys = List(8) { "k$it" }
-            val mq = MQ(dispatcher = Dispatchers.Default, drainTimeout = 10.seconds)
+            val mq = stressMq(drainTimeout = 10.seconds)
             val running = AtomicInteger()
             val starts = AtomicLong()
             val keyActive = keys.associateWith { AtomicInteger() }
@@ -465,7 +464,7 @@ class InteractionStressSpec : FunSpec({
     if (selected(2)) test("2b. pause x idle: awaitIdle returns once a paused queue's running handlers finish").config(timeout = 30.seconds * INVOCATIONS, invocations = INVOCATIONS) {
         onRealThreads {
             val v = Verdict("pause x idle")
-            val mq = MQ(dispatcher = Dispatchers.Default, drainTimeout = 5.seconds)
+            val mq = stressMq(drainTimeout = 5.seconds)
             val done = AtomicInteger()
             mq.registerQueue<String>(Q, concurrency = 2) {
                 delay(50)
@@ -494,7 +493,7 @@ class InteractionStressSpec : FunSpec({
         onRealThreads {
             val v = Verdict("resize x keys x retries")
             val keys = List(16) { "k$it" }
-            val mq = MQ(dispatcher = Dispatchers.Default, drainTimeout = 10.seconds)
+            val mq = stressMq(drainTimeout = 10.seconds)
             val maxSet = AtomicInteger(4)
             val running = AtomicInteger()
             val peak = AtomicInteger()
@@ -618,7 +617,7 @@ class InteractionStressSpec : FunSpec({
         onRealThreads {
             val v = Verdict("resize x idle")
             for (round in 0 until 6) { // which consumer stays is not ours to choose: 6 rounds make a miss unlikely
-                val mq = MQ(dispatcher = Dispatchers.Default, drainTimeout = 5.seconds)
+                val mq = stressMq(drainTimeout = 5.seconds)
                 val done = AtomicInteger()
                 mq.registerQueue<String>(Q, concurrency = 4) {
                     delay(it.data.toLong())
@@ -651,7 +650,7 @@ class InteractionStressSpec : FunSpec({
                     val dueAt = ConcurrentHashMap<String, Long>() // payload -> earliest handling time (ms)
 
                     // Run A: never started; its messages (plain, keyed, delayed) go to the snapshot.
-                    val first = MQ(dispatcher = Dispatchers.Default, snapshotDirectory = dir)
+                    val first = stressMq(snapshotDirectory = dir)
                     first.registerQueue<String>(Q, concurrency = 2) { error("run A is never started") }
                     val restoredIds = ArrayList<Long>()
                     val restoredPayload = HashMap<Long, String>()
@@ -679,7 +678,7 @@ class InteractionStressSpec : FunSpec({
                     val handled = ConcurrentLinkedQueue<Message<String>>()
                     val keyActive = keys.associateWith { AtomicInteger() }
                     val perKey = keys.associateWith { ArrayList<Tag>() }
-                    val second = MQ(dispatcher = Dispatchers.Default, drainTimeout = 10.seconds, snapshotDirectory = dir)
+                    val second = stressMq(drainTimeout = 10.seconds, snapshotDirectory = dir)
                     val options = QueueOptions(
                         concurrency = concurrency,
                         capacity = capacity,
@@ -781,7 +780,7 @@ class InteractionStressSpec : FunSpec({
                     val v = Verdict("capacity x keys [$policy]")
                     val capacity = 2
                     val concurrency = 2
-                    val mq = MQ(dispatcher = Dispatchers.Default, drainTimeout = 5.seconds)
+                    val mq = stressMq(drainTimeout = 5.seconds)
                     val release = kotlinx.coroutines.CompletableDeferred<Unit>()
                     val started = AtomicInteger()
                     val handled = ConcurrentLinkedQueue<Message<String>>()
@@ -888,7 +887,7 @@ class InteractionStressSpec : FunSpec({
 
                     var run2Saved = 0L
                     if (mode.snapshots) {
-                        val again = MQ(dispatcher = Dispatchers.Default, drainTimeout = 10.seconds, snapshotDirectory = dir)
+                        val again = stressMq(drainTimeout = 10.seconds, snapshotDirectory = dir)
                         val lettersRun2 = ConcurrentLinkedQueue<Long>()
                         register(again, lettersRun2)
                         again.start()
@@ -933,7 +932,7 @@ class InteractionStressSpec : FunSpec({
             test("Kotlin, 8 producers, capacity 8, concurrency $concurrency").config(timeout = 60.seconds * INVOCATIONS, invocations = INVOCATIONS) {
                 onRealThreads {
                     val v = Verdict("SUSPEND x Kotlin producers [concurrency $concurrency]")
-                    val mq = MQ(dispatcher = Dispatchers.Default, drainTimeout = 10.seconds)
+                    val mq = stressMq(drainTimeout = 10.seconds)
                     val handled = ConcurrentLinkedQueue<Message<String>>()
                     mq.registerQueue<String>(Q, QueueOptions(concurrency = concurrency, capacity = 8, overflow = OverflowPolicy.SUSPEND)) {
                         handled += it
@@ -995,7 +994,7 @@ class InteractionStressSpec : FunSpec({
             onRealThreads {
                 val v = Verdict("SUSPEND x close")
                 // Kotlin
-                val mq = MQ(dispatcher = Dispatchers.Default, drainTimeout = 5.seconds)
+                val mq = stressMq(drainTimeout = 5.seconds)
                 val handled = ConcurrentLinkedQueue<Long>()
                 mq.registerQueue<String>(Q, QueueOptions(concurrency = 1, capacity = 8)) {
                     handled += it.id
@@ -1081,7 +1080,7 @@ class InteractionStressSpec : FunSpec({
         test("withdrawn requests give their room back (Kotlin SUSPEND and Java REJECT, paused queue)").config(timeout = 30.seconds * INVOCATIONS, invocations = INVOCATIONS) {
             onRealThreads {
                 val v = Verdict("withdrawal x capacity")
-                val mq = MQ(dispatcher = Dispatchers.Default, drainTimeout = 5.seconds)
+                val mq = stressMq(drainTimeout = 5.seconds)
                 val seen = ConcurrentLinkedQueue<String>()
                 mq.registerReplyingQueue<String, String>(Q, QueueOptions(concurrency = 1, capacity = 4)) { seen += it.data; it.data }
                 mq.start()
@@ -1137,7 +1136,7 @@ class InteractionStressSpec : FunSpec({
         test("a request whose timeout elapses while it waits for room ends with a timeout and is never handled").config(timeout = 30.seconds * INVOCATIONS, invocations = INVOCATIONS) {
             onRealThreads {
                 val v = Verdict("request timeout x full queue")
-                val mq = MQ(dispatcher = Dispatchers.Default, drainTimeout = 5.seconds)
+                val mq = stressMq(drainTimeout = 5.seconds)
                 val seen = ConcurrentLinkedQueue<String>()
                 mq.registerReplyingQueue<String, String>(Q, QueueOptions(concurrency = 1, capacity = 4)) { seen += it.data; it.data }
                 mq.start()
@@ -1303,3 +1302,20 @@ class InteractionStressSpec : FunSpec({
 
 /** A [MessageBus] builder for Kotlin tests of the Java door (Java's `MessageBus.builder()` is invisible to Kotlin). */
 internal fun javaBus(): MessageBus.Builder = MessageBus.Builder(FROM_RELAYMQ)
+
+/**
+ * An [MQ] whose queues keep at most [STRESS_OUTBOX] messages in their consumers' channel, so that a
+ * backlog of a few messages already goes through the relay (inbox, compact buffer, batched refills):
+ * the default channel takes 65,536 before it does, which these scenarios would never reach.
+ */
+internal fun stressMq(
+    drainTimeout: Duration = 30.seconds,
+    snapshotDirectory: Path? = null,
+    shutdownMode: ShutdownMode = ShutdownMode.SNAPSHOT_IMMEDIATELY,
+): MQ = MQ(
+    io.relaymq.internal.BusSettings(
+        Dispatchers.Default, drainTimeout, snapshotDirectory, shutdownMode, outboxCapacity = STRESS_OUTBOX,
+    ),
+)
+
+internal const val STRESS_OUTBOX: Int = 8

@@ -48,7 +48,7 @@ private fun payload(producer: Int, seq: Long) = "$producer:$seq"
     Param(name = "concurrency", gen = IntGen::class, conf = "1:3"),
 )
 class MQLincheckTest {
-    private val mq = MQ(dispatcher = Dispatchers.Default, drainTimeout = 5.seconds)
+    private val mq = stressMq(drainTimeout = 5.seconds)
     private val nextSeq = AtomicLongArray(8)
     private val lastOrderedSeq = AtomicLongArray(8)
     private val handled = AtomicLongArray(QUEUES.size)

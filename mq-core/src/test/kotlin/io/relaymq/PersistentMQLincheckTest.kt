@@ -31,7 +31,7 @@ import kotlin.time.Duration.Companion.milliseconds
 )
 abstract class PersistentMQLincheck(private val mode: ShutdownMode) {
     private val dir = TestDirs.create("relaymq-lincheck")
-    private val mq = MQ(dispatcher = Dispatchers.Default, drainTimeout = 50.milliseconds, snapshotDirectory = dir, shutdownMode = mode)
+    private val mq = stressMq(drainTimeout = 50.milliseconds, snapshotDirectory = dir, shutdownMode = mode)
     private val nextSeq = AtomicLongArray(8)
     private val accepted = List(QUEUES.size) { ConcurrentHashMap.newKeySet<Long>() }
     private val handledFirst = List(QUEUES.size) { ConcurrentHashMap.newKeySet<Long>() }

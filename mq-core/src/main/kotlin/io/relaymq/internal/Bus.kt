@@ -180,7 +180,7 @@ internal class Bus(val settings: BusSettings) {
                 blocking = blocking,
                 consumerContext = consumerContext(blocking, threads),
                 threads = threads,
-                transport = ChannelRelay(name, outboxCapacity = OUTBOX_CAPACITY),
+                transport = ChannelRelay(name, outboxCapacity = settings.outboxCapacity),
                 idle = idleWatch,
                 snapshots = snapshots,
                 journal = journal,
@@ -689,15 +689,6 @@ internal class Bus(val settings: BusSettings) {
     }
 
     private companion object {
-        /**
-         * Messages that may wait in the consumers' channel: publishers hand messages straight to it
-         * while no backlog waits behind it, and the relay refills it in batches when one does. A burst
-         * of up to this many waiting messages costs one channel hop per message, like a raw channel;
-         * beyond it the backlog waits in the relay's compact buffer (4-6 bytes a message instead of a
-         * channel cell's 10) and takes two more hops. At 65,536 the channel's share of a million
-         * waiting messages is 0.7 bytes each (docs/performance.md).
-         */
-        const val OUTBOX_CAPACITY = 1 shl 16
 
         /** How long [stats] waits for a remote store's figures before showing the last ones read. */
         val FIGURES_WAIT: java.time.Duration = java.time.Duration.ofSeconds(1)

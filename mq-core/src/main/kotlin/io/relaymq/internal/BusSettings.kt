@@ -49,6 +49,12 @@ internal data class BusSettings(
     val journalSegmentBytes: Int = DEFAULT_JOURNAL_SEGMENT_BYTES,
     /** Test seam for journal writes. */
     val journalFileSystem: JournalFileSystem = JournalFileSystem.Default,
+    /**
+     * Messages that may wait in a queue's consumer channel before the relay's compact buffer takes the
+     * backlog ([ChannelRelay]). Not configurable by users: tests set it small so that interactions
+     * also run through the relay path, which the default only takes beyond 65,536 waiting messages.
+     */
+    val outboxCapacity: Int = DEFAULT_OUTBOX_CAPACITY,
     /** Where the queues live: this JVM ([InMemoryBackend]) or a remote store ([RemoteBackend]). */
     val backend: QueueBackend = InMemoryBackend,
 ) {
@@ -95,3 +101,13 @@ internal fun requireConcurrency(concurrency: Int, what: String) {
         "$what: concurrency (how many handlers may run at once) must be at least 1, was $concurrency"
     }
 }
+
+/**
+ * Messages that may wait in the consumers' channel: publishers hand messages straight to it
+ * while no backlog waits behind it, and the relay refills it in batches when one does. A burst
+ * of up to this many waiting messages costs one channel hop per message, like a raw channel;
+ * beyond it the backlog waits in the relay's compact buffer (4-6 bytes a message instead of a
+ * channel cell's 10) and takes two more hops. At 65,536 the channel's share of a million
+ * waiting messages is 0.7 bytes each (docs/performance.md).
+ */
+internal const val DEFAULT_OUTBOX_CAPACITY: Int = 1 shl 16

@@ -106,7 +106,7 @@ internal fun requireConcurrency(concurrency: Int, what: String) {
  * Messages that may wait in the consumers' channel: publishers hand messages straight to it
  * while no backlog waits behind it, and the relay refills it in batches when one does. A burst
  * of up to this many waiting messages costs one channel hop per message, like a raw channel;
- * beyond it the backlog waits in the relay's compact buffer (4-6 bytes a message instead of a
+ * beyond it the backlog waits in the relay's compact buffer (4 bytes a message instead of a
  * channel cell's 10) and takes two more hops. At 65,536 the channel's share of a million
  * waiting messages is 0.7 bytes each (docs/performance.md).
  */

@@ -297,7 +297,7 @@ internal class Admission<T>(
     /** The oldest waiting message that can be dropped: ready ones first, then delayed ones; husks skipped. */
     private fun takeOldest(): Message<T>? {
         while (true) {
-            val ready = transport.poll(null) ?: break
+            val ready = transport.pollOldest() ?: break
             if (ready.claim()) return ready
         }
         while (true) {

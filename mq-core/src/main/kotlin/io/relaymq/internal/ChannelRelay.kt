@@ -21,8 +21,9 @@ private val logger = relayLogger("io.relaymq.internal.ChannelRelay")
  * outbox while there is no backlog.
  *
  * ## Invariants
- * 1. Only the relay coroutine touches [buffer] while it runs; [drainUndelivered] touches it only after
- *    the relay has finished (the caller joins the relay first, which gives happens-before).
+ * 1. [buffer] is guarded by [bufferLock]: the relay holds it while it moves messages in or out (never
+ *    across a suspension or a send), a DROP_OLDEST publisher while it takes the oldest ([pollOldest]),
+ *    and [drainUndelivered] after the relay has finished.
  * 2. FIFO per producer. A message goes straight to the outbox only while [backlog] (messages in inbox
  *    or buffer) is zero; the relay lowers [backlog] only *after* the messages it counted are in the
  *    outbox. So a producer's message never overtakes one of its own earlier messages that is still in
@@ -76,7 +77,9 @@ internal class ChannelRelay<T>(
 ) : MessageTransport<T> {
     private val stranded = ConcurrentLinkedQueue<Message<T>>()
     private val inbox = Channel<Message<T>>(Channel.UNLIMITED) { stranded.add(it) }
+    /** Guarded by [bufferLock]: the relay moves batches in and out under it, a DROP_OLDEST publisher takes the oldest. */
     private val buffer = ChunkedQueue<Message<T>>()
+    private val bufferLock = Any()
     // Unlimited as a channel (no buffer-expansion bookkeeping on every send and receive); bounded to
     // outboxCapacity by the relay and the direct path through `handedOut - takes`.
     private val outbox = Channel<Message<T>>(Channel.UNLIMITED) { stranded.add(it) }
@@ -170,10 +173,10 @@ internal class ChannelRelay<T>(
         while (true) {
             if (inboxOpen) inboxOpen = drainInbox()
             refillOutbox()
-            if (buffer.isEmpty()) {
+            if (synchronized(bufferLock) { buffer.isEmpty() }) {
                 if (!inboxOpen) break
                 val next = inbox.receiveCatching()
-                if (next.isClosed) inboxOpen = false else buffer.addLast(next.getOrThrow())
+                if (next.isClosed) inboxOpen = false else synchronized(bufferLock) { buffer.addLast(next.getOrThrow()) }
             } else {
                 // Outbox full. Sleep until consumers have taken half of it, or (inbox open) until a
                 // batch of new messages waits in the inbox: one wake-up per batch, not per message.
@@ -193,7 +196,7 @@ internal class ChannelRelay<T>(
     }
 
     /** Moves up to [batchLimit] messages from inbox to buffer; returns `false` once the inbox is closed. */
-    private fun drainInbox(): Boolean {
+    private fun drainInbox(): Boolean = synchronized(bufferLock) {
         var moved = 0
         while (moved < batchLimit) {
             val next = inbox.tryReceive()
@@ -204,23 +207,30 @@ internal class ChannelRelay<T>(
                 return !next.isClosed
             }
         }
-        return true
+        true
     }
 
     private fun refillOutbox() {
         val sum = takesSum()
         takesSeen = sum
         val room = outboxCapacity - (handedOut.get() - sum)
-        var moved = 0L
-        while (moved < room && buffer.isNotEmpty() && outbox.trySend(buffer.first()).isSuccess) {
-            buffer.removeFirst()
-            moved++
+        // One message at a time out of the buffer, sent outside the lock: a send may resume a consumer,
+        // and with an unconfined dispatcher that consumer (and its handler) would run inside the send.
+        var sent = 0L
+        var gone = 0L
+        while (sent < room) {
+            val next = synchronized(bufferLock) { if (buffer.isEmpty()) null else buffer.first().also { buffer.removeFirst() } } ?: break
+            gone++
+            if (outbox.trySend(next).isSuccess) {
+                sent++
+            } else {
+                stranded.add(next) // the outbox was closed (failed relay): drainUndelivered collects it
+                break
+            }
         }
-        if (moved > 0) {
-            handedOut.addAndGet(moved)
-            // Only now: invariant 2 needs these messages in the outbox before publishers may bypass.
-            backlog.addAndGet(-moved)
-        }
+        if (sent > 0) handedOut.addAndGet(sent)
+        // Only now: invariant 2 needs these messages in the outbox before publishers may bypass.
+        if (gone > 0) backlog.addAndGet(-gone)
     }
 
     private fun signal() {
@@ -239,6 +249,23 @@ internal class ChannelRelay<T>(
             val next = outbox.tryReceive().getOrNull() ?: return null
             if (next !== WAKE_UP) return counted(next, counter) // a stale wake-up is a no-op
         }
+    }
+
+    override fun pollOldest(): Message<T>? {
+        poll(null)?.let { return it }
+        // Outbox empty: the oldest waits in the buffer, else in the inbox. Taken out of the backlog
+        // count like the relay's moves (invariant 2 only needs the count to cover what still waits).
+        synchronized(bufferLock) {
+            if (buffer.isNotEmpty()) {
+                val oldest = buffer.first()
+                buffer.removeFirst()
+                backlog.decrementAndGet()
+                return oldest
+            }
+        }
+        val next = inbox.tryReceive().getOrNull() ?: return null
+        backlog.decrementAndGet()
+        return next
     }
 
     @OptIn(DelicateCoroutinesApi::class) // isClosedForReceive may turn true just after; awaitNext() then throws
@@ -281,7 +308,7 @@ internal class ChannelRelay<T>(
         outbox.close()
         val result = ArrayList<Message<T>>()
         while (true) result.add(outbox.tryReceive().getOrNull() ?: break)
-        buffer.drainTo(result)
+        synchronized(bufferLock) { buffer.drainTo(result) }
         while (true) result.add(inbox.tryReceive().getOrNull() ?: break)
         while (true) result.add(stranded.poll() ?: break)
         // Invariant 9: a wake-up is never a message, also one stranded by a consumer cancelled as it arrived.

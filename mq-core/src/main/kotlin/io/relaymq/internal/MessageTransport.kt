@@ -49,6 +49,12 @@ internal interface MessageTransport<T> {
     fun poll(counter: TakeCounter?): Message<T>?
 
     /**
+     * The oldest waiting message, wherever it waits (ready for a consumer, or in a backlog behind
+     * those), for an overflow policy that drops the oldest; `null` when none waits. Not a consumer's take.
+     */
+    fun pollOldest(): Message<T>?
+
+    /**
      * Before a consumer waits with [awaitNext]: `false` when the transport is closed and empty (the
      * consumer stops); otherwise calls [whenEmpty] (nothing to take right now) and returns `true`.
      */

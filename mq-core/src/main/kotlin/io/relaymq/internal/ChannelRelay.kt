@@ -96,7 +96,7 @@ internal class ChannelRelay<T>(
      * release store instead of a shared atomic on every take); takes that are no consumer's (an
      * overflow policy dropping the oldest) count here. See [takesSum].
      */
-    private val takeCounters = CopyOnWriteArrayList<TakeCounter>()
+    internal val takeCounters = CopyOnWriteArrayList<TakeCounter>()
     private val otherTakes = PaddedCounter()
 
     /**
@@ -142,8 +142,8 @@ internal class ChannelRelay<T>(
         return out - sum < outboxCapacity
     }
 
-    /** Every take so far (consumers' counters are read after [handedOut] by callers: never more than handed out). */
-    private fun takesSum(): Long {
+    /** Every take so far: the exited consumers' in [otherTakes], the others' in their counters. */
+    internal fun takesSum(): Long {
         var sum = otherTakes.get()
         for (counter in takeCounters) sum += counter.taken
         return sum
@@ -151,6 +151,12 @@ internal class ChannelRelay<T>(
 
     override fun registerTakeCounter(counter: TakeCounter) {
         takeCounters.add(counter)
+    }
+
+    override fun retireTakeCounter(counter: TakeCounter) {
+        // Removed first, added after: a concurrent sum can only count too few takes for a moment (the
+        // room check stays on the safe side); the other order could count them twice.
+        if (takeCounters.remove(counter)) otherTakes.addAndGet(counter.taken)
     }
 
     override fun start(scope: CoroutineScope): Job =
@@ -252,7 +258,22 @@ internal class ChannelRelay<T>(
     }
 
     override fun pollOldest(): Message<T>? {
-        poll(null)?.let { return it }
+        // Not poll(): that skips wake-ups for good, and one may be meant for a consumer about to wait
+        // on an empty outbox (a shrink, a close); those found here go back in.
+        var wakeUps = 0
+        var oldest: Message<T>? = null
+        while (true) {
+            val next = outbox.tryReceive().getOrNull() ?: break
+            if (next === WAKE_UP) {
+                wakeUps++
+            } else {
+                oldest = counted(next, null)
+                break
+            }
+        }
+        @Suppress("UNCHECKED_CAST")
+        repeat(wakeUps) { outbox.trySend(WAKE_UP as Message<T>) }
+        if (oldest != null) return oldest
         // Outbox empty: the oldest waits in the buffer, else in the inbox. Taken out of the backlog
         // count like the relay's moves (invariant 2 only needs the count to cover what still waits).
         synchronized(bufferLock) {

@@ -53,6 +53,7 @@ internal class ConsumerLoop<T>(
         try {
             consume(slot, job, completion)
         } finally {
+            transport.retireTakeCounter(slot) // it takes nothing any more
             slot.exited()
             idle.onProgress()
         }

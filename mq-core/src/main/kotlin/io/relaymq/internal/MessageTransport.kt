@@ -42,6 +42,13 @@ internal interface MessageTransport<T> {
     fun registerTakeCounter(counter: TakeCounter)
 
     /**
+     * The consumer of [counter] stopped for good (it never takes again): its takes are kept, the
+     * counter is no longer read, so a queue resized up and down many times does not sum ever more
+     * counters.
+     */
+    fun retireTakeCounter(counter: TakeCounter)
+
+    /**
      * The next message if one is ready now, without suspending (the consumers' fast path), counted in
      * [counter] (one the transport was given by [registerTakeCounter]), or `null` for a take that is no
      * consumer's (an overflow policy dropping the oldest).

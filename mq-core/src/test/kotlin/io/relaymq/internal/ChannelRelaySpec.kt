@@ -3,9 +3,11 @@ package io.relaymq.internal
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.collections.shouldContainExactly
 import io.kotest.matchers.shouldBe
+import io.kotest.matchers.shouldNotBe
 import io.relaymq.Message
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Job
+import kotlinx.coroutines.cancel
 import kotlinx.coroutines.cancelAndJoin
 import kotlinx.coroutines.channels.ClosedReceiveChannelException
 import kotlinx.coroutines.launch
@@ -71,5 +73,50 @@ class ChannelRelaySpec : FunSpec({
                 (taken.toSet() + undelivered) shouldBe ((1L..30L) + (111L..125L)).toSet()
             }
         }
+    }
+
+    test("pollOldest takes the oldest wherever it waits (channel, backlog buffer, inbox), in order") {
+        runTest {
+            val relay = ChannelRelay<String>("q", outboxCapacity = 2, batchLimit = 2)
+            val scope = CoroutineScope(StandardTestDispatcher(testScheduler) + Job())
+            relay.start(scope)
+            (1L..7L).forEach { relay.offer(msg(it)) shouldBe true }
+            testScheduler.runCurrent() // the relay moves what the channel cannot take into its buffer
+            (8L..9L).forEach { relay.offer(msg(it)) shouldBe true } // behind the backlog: in the inbox
+            val dropped = generateSequence { relay.pollOldest()?.id }.toList()
+            dropped shouldContainExactly (1L..9L).toList()
+            relay.pollOldest() shouldBe null
+            relay.offer(msg(10)) shouldBe true // no backlog left: straight to the consumers' channel
+            relay.next()?.id shouldBe 10L
+            scope.cancel()
+        }
+    }
+
+    test("pollOldest leaves wake-ups meant for consumers in place") {
+        runTest {
+            val relay = ChannelRelay<String>("q", outboxCapacity = 4)
+            val scope = CoroutineScope(StandardTestDispatcher(testScheduler) + Job())
+            relay.start(scope)
+            relay.wakeConsumers(1) // a shrink or a close, while its consumer is about to wait
+            relay.pollOldest() shouldBe null // a full DROP_OLDEST queue looks for something to drop
+            relay.prepareToWait {} shouldBe true
+            val counter = TakeCounter().also(relay::registerTakeCounter)
+            relay.accept(relay.awaitNext(), counter) shouldBe TakeInterrupted // the consumer still wakes
+            scope.cancel()
+        }
+    }
+
+    test("a consumer that stopped keeps its takes in the sum, and its counter is no longer read") {
+        val relay = ChannelRelay<String>("q", outboxCapacity = 8)
+        val first = TakeCounter().also(relay::registerTakeCounter)
+        val second = TakeCounter().also(relay::registerTakeCounter)
+        (1L..5L).forEach { relay.offer(msg(it)) }
+        repeat(3) { relay.poll(first) shouldNotBe null }
+        repeat(2) { relay.poll(second) shouldNotBe null }
+        relay.retireTakeCounter(first)
+        relay.takesSum() shouldBe 5L
+        relay.takeCounters shouldContainExactly listOf(second)
+        relay.retireTakeCounter(first) // twice: counted once
+        relay.takesSum() shouldBe 5L
     }
 })

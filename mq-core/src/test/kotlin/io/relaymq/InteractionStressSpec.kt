@@ -1304,9 +1304,11 @@ class InteractionStressSpec : FunSpec({
 internal fun javaBus(): MessageBus.Builder = MessageBus.Builder(FROM_RELAYMQ)
 
 /**
- * An [MQ] whose queues keep at most [STRESS_OUTBOX] messages in their consumers' channel, so that a
- * backlog of a few messages already goes through the relay (inbox, compact buffer, batched refills):
- * the default channel takes 65,536 before it does, which these scenarios would never reach.
+ * An [MQ] for the stress scenarios. Every other one keeps at most [STRESS_OUTBOX] messages in its
+ * queues' consumer channels, so that a backlog of a few messages already goes through the relay
+ * (inbox, compact buffer, batched refills); the others use the default channel (65,536), where these
+ * scenarios' messages all go straight to the consumers. Alternating keeps both paths under every kind
+ * of interaction, deterministically.
  */
 internal fun stressMq(
     drainTimeout: Duration = 30.seconds,
@@ -1314,8 +1316,11 @@ internal fun stressMq(
     shutdownMode: ShutdownMode = ShutdownMode.SNAPSHOT_IMMEDIATELY,
 ): MQ = MQ(
     io.relaymq.internal.BusSettings(
-        Dispatchers.Default, drainTimeout, snapshotDirectory, shutdownMode, outboxCapacity = STRESS_OUTBOX,
+        Dispatchers.Default, drainTimeout, snapshotDirectory, shutdownMode,
+        outboxCapacity = if (stressBuses.getAndIncrement() % 2 == 0) STRESS_OUTBOX else io.relaymq.internal.DEFAULT_OUTBOX_CAPACITY,
     ),
 )
+
+private val stressBuses = java.util.concurrent.atomic.AtomicInteger()
 
 internal const val STRESS_OUTBOX: Int = 8

@@ -326,19 +326,18 @@ public class MQ internal constructor(
 
     /** [request] that may wait for room, for the journal or the remote store, or time out. */
     private suspend fun <R> requestWaiting(queue: String, data: Any, timeout: Duration, options: PublishOptions): R {
-        // A CompletableDeferred inside, not a CompletableFuture: awaiting it costs a fraction of a future's await.
         val reply = KotlinReply()
         val key = options.key
         val dueAt = if (options === NO_OPTIONS) 0L else bus.dueAtOf(options)
         val result = try {
             if (timeout.isInfinite()) {
                 bus.publish(queue, data, reply, key, dueAt)
-                reply.result.await()
+                reply.await<Any?>()
             } else {
                 // The timeout covers waiting for room too (cancelling that wait accepts nothing).
                 withTimeout(timeout) {
                     bus.publish(queue, data, reply, key, dueAt)
-                    reply.result.await()
+                    reply.await<Any?>()
                 }
             }
         } catch (e: CancellationException) {

@@ -484,7 +484,7 @@ internal class Bus(val settings: BusSettings) {
                 if (reply != null) {
                     requests.forget(correlation)
                     when (reply) {
-                        is KotlinReply -> reply.result.completeExceptionally(unwrap(e))
+                        is KotlinReply -> reply.completeExceptionally(unwrap(e))
                         is CompletableFuture<*> -> executor.execute { reply.completeExceptionally(unwrap(e)) }
                     }
                 }

@@ -34,7 +34,7 @@ internal class RemoteRequests(private val backend: RemoteBackend, private val ex
         val correlation = next.incrementAndGet()
         waiting[correlation] = Waiter(queue, reply)
         when (reply) {
-            is KotlinReply -> reply.result.invokeOnCompletion { waiting.remove(correlation) }
+            is KotlinReply -> reply.invokeOnCompletion { waiting.remove(correlation) }
             is java.util.concurrent.CompletableFuture<*> -> reply.whenComplete { _, _ -> waiting.remove(correlation) }
         }
         return correlation
@@ -54,7 +54,7 @@ internal class RemoteRequests(private val backend: RemoteBackend, private val ex
             Result.failure(IllegalStateException("Queue '${waiter.queue}': the request's outcome could not be decoded: $e", e))
         }
         when (val reply = waiter.reply) {
-            is KotlinReply -> result.fold({ reply.result.complete(it) }, { reply.result.completeExceptionally(it) })
+            is KotlinReply -> result.fold({ reply.complete(it) }, { reply.completeExceptionally(it) })
             is java.util.concurrent.CompletableFuture<*> -> executor.execute {
                 @Suppress("UNCHECKED_CAST")
                 val future = reply as java.util.concurrent.CompletableFuture<Any?>
@@ -68,7 +68,7 @@ internal class RemoteRequests(private val backend: RemoteBackend, private val ex
         for (correlation in waiting.keys.toList()) {
             val waiter = waiting.remove(correlation) ?: continue
             when (val reply = waiter.reply) {
-                is KotlinReply -> reply.result.completeExceptionally(failure())
+                is KotlinReply -> reply.completeExceptionally(failure())
                 is java.util.concurrent.CompletableFuture<*> -> reply.completeExceptionally(failure())
             }
         }

@@ -1,11 +1,6 @@
 package io.relaymq.internal
 
 import io.relaymq.Message
-import kotlinx.coroutines.CompletableDeferred
-import kotlinx.coroutines.ExperimentalCoroutinesApi
-import kotlinx.coroutines.suspendCancellableCoroutine
-import kotlin.coroutines.resume
-import kotlin.coroutines.resumeWithException
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.atomic.AtomicIntegerFieldUpdater
 
@@ -83,45 +78,11 @@ internal fun Message<*>.tryWithdraw(): Boolean {
 internal val Message<*>.isWithdrawn: Boolean
     get() = (this as? RichMessage<*>)?.claimState == RichMessage.WITHDRAWN
 
-/**
- * What a Kotlin `request` waits on: the result, and the message once accepted, so that the requester
- * withdraws it itself when it stops waiting (no completion handler to register: one object, no more).
- */
-internal class KotlinReply {
-    val result: CompletableDeferred<Any?> = CompletableDeferred()
-
-    /** Set by the admission once the message is accepted, before the publish returns. */
-    @Volatile @JvmField var message: Message<*>? = null
-
-    @Volatile @JvmField var withdraw: ((Message<*>) -> Unit)? = null
-
-    /**
-     * Waits for the result through the caller's continuation (no frame of its own: the suspension is
-     * the tail call). Cancellation: the requester stops waiting, and the message is withdrawn if no
-     * consumer took it yet ([stopWaiting]); the caller gets the `CancellationException`.
-     */
-    @OptIn(ExperimentalCoroutinesApi::class) // getCompleted: called only once completed without a failure
-    suspend fun <R> await(): R = suspendCancellableCoroutine { waiter ->
-        waiter.invokeOnCancellation { stopWaiting() }
-        result.invokeOnCompletion { failure ->
-            @Suppress("UNCHECKED_CAST")
-            if (failure == null) waiter.resume(result.getCompleted() as R) else waiter.resumeWithException(failure)
-        }
-    }
-
-    /** The requester stopped waiting: withdraws the message if no consumer took it yet. */
-    fun stopWaiting() {
-        result.cancel()
-        val accepted = message ?: return
-        withdraw?.invoke(accepted)
-    }
-}
-
 /** Hands [result] to whoever waits for [this] message's result, if anyone. */
 internal fun Message<*>.replyWith(result: Any?) {
     when (val reply = (this as? RichMessage<*>)?.reply) {
         null -> {}
-        is KotlinReply -> reply.result.complete(result)
+        is KotlinReply -> reply.complete(result)
         is CompletableFuture<*> -> @Suppress("UNCHECKED_CAST") (reply as CompletableFuture<Any?>).complete(result)
         is RemoteReply -> reply.succeeded(result)
     }
@@ -131,7 +92,7 @@ internal fun Message<*>.replyWith(result: Any?) {
 internal fun Message<*>.replyWithFailure(failure: Throwable) {
     when (val reply = (this as? RichMessage<*>)?.reply) {
         null -> {}
-        is KotlinReply -> reply.result.completeExceptionally(failure)
+        is KotlinReply -> reply.completeExceptionally(failure)
         is CompletableFuture<*> -> reply.completeExceptionally(failure)
         is RemoteReply -> reply.failed(failure)
     }

@@ -267,9 +267,15 @@ public class MQ internal constructor(
      * durable (its publish waits for the journal).
      */
     @PublishedApi
-    internal fun offer(queue: String, data: Any): Long {
+    internal fun offer(queue: String, data: Any): Long = offerNow(queue, data, null)
+
+    /**
+     * Accepts [data] (with [reply], for a request) without waiting: the id, or [NO_ROOM] when the
+     * publish must wait (full SUSPEND queue, a durable queue's journal, a remote store).
+     */
+    private fun offerNow(queue: String, data: Any, reply: KotlinReply?): Long {
         val admission = bus.engine(queue).admission
-        return if (admission.isDurable || bus.isRemote) NO_ROOM else admission.tryPublish(data, null, null, 0L)
+        return if (admission.isDurable || bus.isRemote) NO_ROOM else admission.tryPublish(data, reply, null, 0L)
     }
 
     /** Suspending part of [publish], for a full SUSPEND queue or a durable queue. */
@@ -313,15 +319,9 @@ public class MQ internal constructor(
         // intercept on every request (which cost a third of a round trip).
         if (timeout.isInfinite() && options === NO_OPTIONS) {
             val reply = KotlinReply()
-            if (offerRequest(queue, data, reply) != NO_ROOM) return reply.await()
+            if (offerNow(queue, data, reply) != NO_ROOM) return reply.await()
         }
         return requestWaiting(queue, data, timeout, options)
-    }
-
-    /** Non-suspending part of [request]: the id, or [NO_ROOM] when it must wait (full SUSPEND, durable, remote). */
-    private fun offerRequest(queue: String, data: Any, reply: KotlinReply): Long {
-        val admission = bus.engine(queue).admission
-        return if (admission.isDurable || bus.isRemote) NO_ROOM else admission.tryPublish(data, reply, null, 0L)
     }
 
     /** [request] that may wait for room, for the journal or the remote store, or time out. */

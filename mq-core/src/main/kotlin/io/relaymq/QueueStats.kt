@@ -60,8 +60,9 @@ public class QueueStats internal constructor(
     /**
      * On a remote backend (Redis), the queue's figures across every bus that shares it (the last ones
      * read when the store does not answer within a second); `null` for a queue in this JVM, and on a
-     * remote backend until they could be read once (the store was unreachable, or the bus is closed). The other counters of a remote queue are this bus's own: what it published
-     * and what its consumers did.
+     * remote backend until they could be read once (the store was unreachable, or the bus is closed).
+     * The other counters of a remote queue are this bus's own: what it published and what its
+     * consumers did.
      */
     @get:JvmName("cluster") public val cluster: ClusterStats? = null,
     @Suppress("UNUSED_PARAMETER") fromRelayMQ: FromRelayMQ = FROM_RELAYMQ,

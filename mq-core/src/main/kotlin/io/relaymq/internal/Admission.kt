@@ -45,7 +45,11 @@ internal class Admission<T>(
 ) {
     private val origins = Origins(queue)
 
-    /** DROP_OLDEST drops a publisher could not do itself (the oldest was still with the relay); consumers pay them. */
+    /**
+     * DROP_OLDEST drops a publisher could not do itself (nothing droppable was ready or delayed: the
+     * waiting messages were parked for their key, or on their way between the relay's stores); consumers
+     * pay them.
+     */
     private val dropDebt = AtomicLong()
 
     /**

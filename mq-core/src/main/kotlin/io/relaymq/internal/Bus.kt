@@ -157,9 +157,9 @@ internal class Bus(val settings: BusSettings) {
             val journal = if (options.durable) openJournal(name, journalDirectory!!, persistCodec!!) else null
             val snapshots = if (store != null && journal == null) QueueSnapshots(name, store.also { it.open() }, persistCodec!!) else null
             val restored = if (journal != null) {
-                restoredMessages(name, journal.recoveredMessages(), clock)
+                restoredMessages(name, journal.recoveredMessages())
             } else {
-                snapshots?.read()?.let { snapshots.toMessages(it, clock) }.orEmpty()
+                snapshots?.read()?.let { snapshots.toMessages(it) }.orEmpty()
             }
             if (journal != null && store != null && java.nio.file.Files.exists(store.fileFor(name))) {
                 logger.warn {
@@ -689,7 +689,6 @@ internal class Bus(val settings: BusSettings) {
     }
 
     private companion object {
-
         /** How long [stats] waits for a remote store's figures before showing the last ones read. */
         val FIGURES_WAIT: java.time.Duration = java.time.Duration.ofSeconds(1)
 

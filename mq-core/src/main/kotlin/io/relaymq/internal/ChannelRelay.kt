@@ -250,7 +250,7 @@ internal class ChannelRelay<T>(
         return message
     }
 
-    override fun poll(counter: TakeCounter?): Message<T>? {
+    override fun poll(counter: TakeCounter): Message<T>? {
         while (true) {
             val next = outbox.tryReceive().getOrNull() ?: return null
             if (next !== WAKE_UP) return counted(next, counter) // a stale wake-up is a no-op

@@ -48,16 +48,16 @@ internal class ChunkedQueue<E : Any> {
         check(size > 0) { "empty" }
         head.slots[headIndex++] = null
         size--
-        if (headIndex == CHUNK) {
-            // The head chunk is used up: the next one (there is one whenever elements remain) takes over.
-            head = head.next ?: Chunk().also { tail = it; tailIndex = 0 }
-            headIndex = 0
-        } else if (size == 0) {
+        if (size == 0) {
             // Empty: start over at the beginning of the head chunk instead of walking into new chunks.
             headIndex = 0
             tailIndex = 0
             tail = head
             head.next = null
+        } else if (headIndex == CHUNK) {
+            // The head chunk is used up; elements remain, so the next chunk exists.
+            head = checkNotNull(head.next)
+            headIndex = 0
         }
     }
 

@@ -35,10 +35,7 @@ internal interface MessageTransport<T> {
      */
     fun start(scope: CoroutineScope): Job
 
-    /**
-     * Registers one consumer's take counter, for [poll] and [accept]; the transport reads it for as long
-     * as it lives (a retired consumer's takes still count).
-     */
+    /** Registers one consumer's take counter, for [poll] and [accept], until [retireTakeCounter]. */
     fun registerTakeCounter(counter: TakeCounter)
 
     /**
@@ -50,10 +47,9 @@ internal interface MessageTransport<T> {
 
     /**
      * The next message if one is ready now, without suspending (the consumers' fast path), counted in
-     * [counter] (one the transport was given by [registerTakeCounter]), or `null` for a take that is no
-     * consumer's (an overflow policy dropping the oldest).
+     * [counter] (one the transport was given by [registerTakeCounter]).
      */
-    fun poll(counter: TakeCounter?): Message<T>?
+    fun poll(counter: TakeCounter): Message<T>?
 
     /**
      * The oldest waiting message, wherever it waits (ready for a consumer, or in a backlog behind

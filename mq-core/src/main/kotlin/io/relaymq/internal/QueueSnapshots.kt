@@ -2,7 +2,6 @@ package io.relaymq.internal
 
 import io.relaymq.Message
 import io.relaymq.MessageCodec
-import java.time.Clock
 import java.util.concurrent.atomic.AtomicLong
 
 private val logger = relayLogger("io.relaymq.internal.QueueSnapshots")
@@ -28,8 +27,8 @@ internal class QueueSnapshots<T>(
      * Messages for [records], in their order, with their ids, publish and due times, attempts and keys;
      * from now on [ended] counts them down.
      */
-    fun toMessages(records: List<Pair<MessageRecord, T>>, clock: Clock): List<Message<T>> {
-        val messages = restoredMessages(queue, records, clock)
+    fun toMessages(records: List<Pair<MessageRecord, T>>): List<Message<T>> {
+        val messages = restoredMessages(queue, records)
         restoredMaxId = records.maxOfOrNull { it.first.id } ?: 0L
         restoredRemaining.set(messages.size.toLong())
         if (messages.isNotEmpty()) {
@@ -63,7 +62,7 @@ internal class QueueSnapshots<T>(
  * Messages for [records] (from a snapshot or a journal), in their order, with their ids, publish and due
  * times, attempts and keys. No reply waits for a restored message.
  */
-internal fun <T> restoredMessages(queue: String, records: List<Pair<MessageRecord, T>>, clock: Clock): List<Message<T>> {
+internal fun <T> restoredMessages(queue: String, records: List<Pair<MessageRecord, T>>): List<Message<T>> {
     val origins = Origins(queue)
     return records.map { (record, payload) ->
         val origin = origins.originFor(record.id, record.publishedAtMillis)
